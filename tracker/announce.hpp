@@ -1,0 +1,75 @@
+// Protocol-neutral announce and scrape requests and results. HTTP and UDP codecs produce and
+// consume these; the swarm store and the ring service never see protocol bytes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/net_address.hpp"
+
+namespace ringtracker::tracker {
+
+using InfoHash = std::array<std::uint8_t, 20>;
+using PeerId = std::array<std::uint8_t, 20>;
+
+enum class AnnounceEvent : std::uint8_t { none = 0, completed = 1, started = 2, stopped = 3 };
+
+/// Which address families the caller wants peers of (UDP over IPv4 wants v4 only, etc.).
+enum class PeerFamilies : std::uint8_t { v4 = 1, v6 = 2, both = 3 };
+
+/// Default numwant when the client sends none or a negative value (BEP 3 says 50 is typical).
+inline constexpr std::int32_t kNumwantDefault = 50;
+
+struct AnnounceRequest {
+  InfoHash info_hash{};
+  PeerId peer_id{};
+  /// The address other peers should connect to (after proxy/ip= rules were applied).
+  SocketAddress peer;
+  std::uint64_t uploaded = 0;
+  std::uint64_t downloaded = 0;
+  std::uint64_t left = 0;
+  AnnounceEvent event = AnnounceEvent::none;
+  /// Raw numwant from the client: negative means "default", 0 means "no peers".
+  std::int32_t numwant = -1;
+  std::uint32_t key = 0;
+  PeerFamilies families = PeerFamilies::both;
+};
+
+struct PeerInfo {
+  SocketAddress address;
+  PeerId peer_id{};
+};
+
+/// What the swarm knows after applying an announce.
+struct AnnounceResult {
+  std::uint32_t complete = 0;    // seeders
+  std::uint32_t incomplete = 0;  // leechers
+  std::uint32_t downloaded = 0;  // completed events counted
+  std::vector<PeerInfo> peers;   // both families mixed; codecs split them
+};
+
+/// A full answer to the client (result plus the intervals the service chose).
+struct AnnounceResponse {
+  AnnounceResult result;
+  std::uint32_t interval_s = 1800;
+  std::uint32_t min_interval_s = 900;
+};
+
+struct ScrapeEntry {
+  InfoHash info_hash{};
+  std::uint32_t complete = 0;
+  std::uint32_t downloaded = 0;
+  std::uint32_t incomplete = 0;
+};
+
+struct ScrapeRequest {
+  std::vector<InfoHash> info_hashes;  // repeats allowed (BEP 48 answers each once)
+};
+
+struct ScrapeResponse {
+  std::vector<ScrapeEntry> files;  // in request order for UDP; HTTP codec sorts
+};
+
+}  // namespace ringtracker::tracker
