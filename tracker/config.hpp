@@ -1,0 +1,72 @@
+// The daemon's configuration: defaults as named constants, loading from a TOML file (toml++),
+// and validation. Command-line flags are applied on top by main. No I/O beyond reading the file.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "common/expected.hpp"
+#include "common/net_address.hpp"
+#include "tracker/access_list.hpp"
+#include "tracker/swarm_store.hpp"
+
+namespace ringtracker::tracker {
+
+struct Config {
+  // Announce timing. BEP 3 leaves it to the tracker; 30 min is the public-tracker norm.
+  static constexpr std::chrono::seconds kIntervalDefault{1800};
+  static constexpr std::chrono::seconds kIntervalJitterDefault{180};
+  static constexpr std::chrono::seconds kMinIntervalDefault{900};
+  // Bounds that keep clients neither hammering nor vanishing (DESIGN section 6).
+  static constexpr std::chrono::seconds kIntervalFloor{300};
+  static constexpr std::chrono::seconds kIntervalCeiling{3 * 3600};
+  static constexpr std::size_t kHttpHeaderBytesMaxDefault = 8 * 1024;
+  static constexpr std::size_t kHttpBodyBytesMaxDefault = 0;  // GET only
+  static constexpr std::chrono::seconds kHttpTimeoutDefault{10};
+  static constexpr int kUdpReceiveBufferBytesDefault = 8 * 1024 * 1024;
+  static constexpr std::chrono::seconds kConnectionIdWindowDefault{120};
+  static constexpr std::size_t kSweepSwarmsPerTickDefault = 2000;
+  static constexpr std::chrono::milliseconds kSweepTickDefault{100};
+
+  std::chrono::seconds interval = kIntervalDefault;
+  std::chrono::seconds interval_jitter = kIntervalJitterDefault;
+  std::chrono::seconds min_interval = kMinIntervalDefault;
+  SwarmLimits limits;
+
+  std::vector<SocketAddress> http_listen;
+  bool http_keep_alive = false;
+  std::size_t http_header_bytes_max = kHttpHeaderBytesMaxDefault;
+  std::chrono::seconds http_timeout = kHttpTimeoutDefault;
+  std::vector<IpNetwork> trusted_proxies;
+
+  std::vector<SocketAddress> udp_listen;
+  int udp_receive_buffer_bytes = kUdpReceiveBufferBytesDefault;
+  std::chrono::seconds connection_id_window = kConnectionIdWindowDefault;
+
+  /// Shared cluster secrets: the first issues, all verify (rotation with overlap).
+  std::vector<std::string> secrets;
+
+  std::optional<SocketAddress> ring_listen;
+  std::vector<SocketAddress> ring_join;
+  std::size_t ring_successors = 8;
+  std::size_t replicas = 3;
+
+  AccessMode access_mode = AccessMode::off;
+  std::string access_file;
+
+  std::size_t sweep_swarms_per_tick = kSweepSwarmsPerTickDefault;
+  std::chrono::milliseconds sweep_tick = kSweepTickDefault;
+
+  std::string log_level = "info";
+
+  /// Checks cross-field rules and clamps the interval into [floor, ceiling].
+  Expected<void, std::string> validate();
+};
+
+/// Reads and merges a TOML file into `cfg` (keys absent from the file keep their values).
+/// Unknown keys are errors, so that typos do not pass silently.
+Expected<void, std::string> load_config_file(const std::string& path, Config& cfg);
+
+}  // namespace ringtracker::tracker

@@ -1,0 +1,51 @@
+// The protocol-neutral tracker logic of one node: access checks, interval choice, the swarm
+// store, counters. Servers call it with decoded requests; it never sees bytes or sockets.
+// A ring-routing layer (later) decides whether a request is answered here or by its owner.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/expected.hpp"
+#include "tracker/access_list.hpp"
+#include "tracker/announce.hpp"
+#include "tracker/config.hpp"
+#include "tracker/counters.hpp"
+#include "tracker/swarm_store.hpp"
+
+namespace ringtracker::tracker {
+
+class TrackerService {
+ public:
+  /// `store` and `counters` must outlive the service. `seed` drives interval jitter.
+  TrackerService(const Config& cfg, SwarmStore& store, Counters& counters, std::uint64_t seed);
+
+  /// Applies an announce at `now`. The error is a failure reason for the client.
+  Expected<AnnounceResponse, std::string> announce(const AnnounceRequest& req, TimePoint now);
+
+  /// Counts for each hash of `req`, in request order (unknown or denied hashes count zero).
+  ScrapeResponse scrape(const ScrapeRequest& req, TimePoint now);
+
+  /// Drops expired peers, bounded work per call (call it from a periodic timer).
+  void tick(TimePoint now);
+
+  void set_access_list(AccessList list) { access_ = std::move(list); }
+  const AccessList& access_list() const { return access_; }
+  SwarmStore& store() { return store_; }
+
+ private:
+  std::uint32_t pick_interval_s();
+
+  std::chrono::seconds interval_;
+  std::chrono::seconds interval_jitter_;
+  std::chrono::seconds min_interval_;
+  std::size_t sweep_budget_;
+  SwarmStore& store_;
+  Counters& counters_;
+  AccessList access_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace ringtracker::tracker

@@ -1,0 +1,177 @@
+#include "tracker/udp_server.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <variant>
+
+#include "tracker/udp_codec.hpp"
+#include "common/socket_util.hpp"
+
+namespace ringtracker::tracker {
+
+struct UdpServer::Socket {
+  UdpServer* server = nullptr;
+  int fd = -1;
+  bool v6 = false;
+  event* ev = nullptr;
+  // Receive and send batches live with the socket: no allocation per datagram.
+  std::array<std::array<std::uint8_t, 2048>, kBatch> in{};
+  std::array<std::array<std::uint8_t, udp::kDatagramMax>, kBatch> out{};
+  std::array<sockaddr_storage, kBatch> in_addr{};
+  std::array<sockaddr_storage, kBatch> out_addr{};
+  std::array<iovec, kBatch> in_iov{};
+  std::array<iovec, kBatch> out_iov{};
+  std::array<mmsghdr, kBatch> in_msg{};
+  std::array<mmsghdr, kBatch> out_msg{};
+
+  ~Socket() {
+    if (ev) event_free(ev);
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+UdpServer::UdpServer(event_base* base, TrackerService& service, const ConnectionIds& ids,
+                     Counters& counters)
+    : base_(base), service_(service), ids_(ids), counters_(counters) {}
+
+UdpServer::~UdpServer() = default;
+
+Expected<SocketAddress, std::string> UdpServer::listen(const SocketAddress& addr,
+                                                       int receive_buffer_bytes) {
+  auto s = std::make_unique<Socket>();
+  s->server = this;
+  s->v6 = addr.ip.is_v6();
+  auto fd = open_udp_socket(addr, receive_buffer_bytes);
+  if (!fd) return Unexpected(fd.error());
+  s->fd = *fd;
+  auto bound = local_address(s->fd);
+  if (!bound) return Unexpected(bound.error());
+  s->ev = event_new(base_, s->fd, EV_READ | EV_PERSIST, &UdpServer::on_readable, s.get());
+  if (!s->ev || event_add(s->ev, nullptr) != 0)
+    return Unexpected("udp " + addr.to_string() + ": cannot register with the event loop");
+  sockets_.push_back(std::move(s));
+  return *bound;
+}
+
+void UdpServer::on_readable(evutil_socket_t, short, void* arg) noexcept {
+  auto* s = static_cast<Socket*>(arg);
+  try {
+    s->server->drain(*s);
+  } catch (...) {
+    // Nothing in drain is expected to throw (allocation failure at most); never let it
+    // unwind through libevent.
+  }
+}
+
+void UdpServer::drain(Socket& s) {
+  for (unsigned round = 0; round < kBatchesPerWakeup; ++round) {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      s.in_iov[i] = {s.in[i].data(), s.in[i].size()};
+      std::memset(&s.in_msg[i].msg_hdr, 0, sizeof(msghdr));
+      s.in_msg[i].msg_hdr.msg_name = &s.in_addr[i];
+      s.in_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      s.in_msg[i].msg_hdr.msg_iov = &s.in_iov[i];
+      s.in_msg[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n = ::recvmmsg(s.fd, s.in_msg.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;  // EAGAIN or a transient error: wait for the next readiness
+    counters_.inc(Counter::udp_packets_received, static_cast<std::uint64_t>(n));
+
+    const TimePoint now = Clock::now();
+    const std::int64_t unix_now = static_cast<std::int64_t>(std::time(nullptr));
+    unsigned replies = 0;
+    for (int i = 0; i < n; ++i) {
+      auto from = from_sockaddr(s.in_addr[static_cast<unsigned>(i)]);
+      if (!from) continue;
+      std::span<const std::uint8_t> dgram(s.in[static_cast<unsigned>(i)].data(),
+                                          s.in_msg[static_cast<unsigned>(i)].msg_len);
+      if (s.in_msg[static_cast<unsigned>(i)].msg_hdr.msg_flags & MSG_TRUNC) {
+        counters_.inc(Counter::udp_drop_bad_option);
+        continue;
+      }
+      std::span<std::uint8_t> out(s.out[replies].data(), s.out[replies].size());
+      std::size_t len = 0;
+      auto parsed = udp::parse_request(dgram);
+      if (!parsed) {
+        const auto& err = parsed.error();
+        switch (err.kind) {
+          case udp::ParseErrorKind::too_short: counters_.inc(Counter::udp_drop_too_short); break;
+          case udp::ParseErrorKind::bad_protocol_id: counters_.inc(Counter::udp_drop_bad_protocol_id); break;
+          case udp::ParseErrorKind::unknown_action: counters_.inc(Counter::udp_drop_unknown_action); break;
+          case udp::ParseErrorKind::bad_scrape_length: counters_.inc(Counter::udp_drop_bad_scrape_length); break;
+          case udp::ParseErrorKind::too_many_hashes: counters_.inc(Counter::udp_drop_too_many_hashes); break;
+          case udp::ParseErrorKind::bad_option: counters_.inc(Counter::udp_drop_bad_option); break;
+          case udp::ParseErrorKind::bad_event: counters_.inc(Counter::udp_drop_bad_event); break;
+        }
+        // BEP 15 errors go only to clients that proved their address with a valid id; an
+        // unverified source gets nothing (no reflection, no amplification).
+        if (err.transaction_id && err.connection_id &&
+            ids_.verify(*err.connection_id, from->ip, unix_now)) {
+          len = udp::write_error(*err.transaction_id, "malformed request: " +
+                                     std::string(udp::to_string(err.kind)), out);
+          counters_.inc(Counter::udp_errors_sent);
+        } else if (err.transaction_id && err.connection_id) {
+          counters_.inc(Counter::udp_drop_unverified_error);
+        }
+      } else if (auto* c = std::get_if<udp::ConnectRequest>(&*parsed)) {
+        counters_.inc(Counter::udp_connects);
+        len = udp::write_connect(c->transaction_id, ids_.issue(from->ip, unix_now), out);
+      } else if (auto* a = std::get_if<udp::AnnouncePacket>(&*parsed)) {
+        if (!ids_.verify(a->connection_id, from->ip, unix_now)) {
+          counters_.inc(Counter::udp_drop_bad_connection_id);
+          continue;
+        }
+        counters_.inc(Counter::udp_announces);
+        // BEP 15's ip field is ignored: the source address is the only one a UDP tracker can
+        // trust without a proxy in front of it.
+        a->request.peer.ip = from->ip;
+        a->request.families = s.v6 ? PeerFamilies::v6 : PeerFamilies::v4;
+        auto r = service_.announce(a->request, now);
+        if (r) {
+          len = udp::write_announce(a->transaction_id, *r, s.v6, out);
+        } else {
+          len = udp::write_error(a->transaction_id, r.error(), out);
+          counters_.inc(Counter::udp_errors_sent);
+        }
+      } else if (auto* sc = std::get_if<udp::ScrapePacket>(&*parsed)) {
+        if (!ids_.verify(sc->connection_id, from->ip, unix_now)) {
+          counters_.inc(Counter::udp_drop_bad_connection_id);
+          continue;
+        }
+        counters_.inc(Counter::udp_scrapes);
+        ScrapeRequest req;
+        req.info_hashes = std::move(sc->info_hashes);
+        len = udp::write_scrape(sc->transaction_id, service_.scrape(req, now), out);
+      }
+      if (len == 0) continue;
+      s.out_addr[replies] = s.in_addr[static_cast<unsigned>(i)];
+      s.out_iov[replies] = {s.out[replies].data(), len};
+      std::memset(&s.out_msg[replies].msg_hdr, 0, sizeof(msghdr));
+      s.out_msg[replies].msg_hdr.msg_name = &s.out_addr[replies];
+      s.out_msg[replies].msg_hdr.msg_namelen = s.in_msg[static_cast<unsigned>(i)].msg_hdr.msg_namelen;
+      s.out_msg[replies].msg_hdr.msg_iov = &s.out_iov[replies];
+      s.out_msg[replies].msg_hdr.msg_iovlen = 1;
+      ++replies;
+    }
+    unsigned sent = 0;
+    while (sent < replies) {
+      int m = ::sendmmsg(s.fd, s.out_msg.data() + sent, replies - sent, MSG_DONTWAIT);
+      if (m <= 0) {
+        // A full send buffer drops the rest of this batch; clients retry (BEP 15 timeouts).
+        counters_.inc(Counter::udp_send_failures, replies - sent);
+        break;
+      }
+      sent += static_cast<unsigned>(m);
+    }
+    if (static_cast<unsigned>(n) < kBatch) return;
+  }
+}
+
+}  // namespace ringtracker::tracker

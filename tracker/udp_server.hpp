@@ -1,0 +1,49 @@
+// The BEP 15 front end: non-blocking UDP sockets on a libevent loop, batched with
+// recvmmsg/sendmmsg. It owns sockets and the per-batch clock reading; parsing is udp_codec's,
+// logic is TrackerService's. Every datagram either gets its answer or is a counted drop.
+#pragma once
+
+#include <event2/event.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/expected.hpp"
+#include "common/net_address.hpp"
+#include "tracker/connection_id.hpp"
+#include "tracker/counters.hpp"
+#include "tracker/tracker_service.hpp"
+
+namespace ringtracker::tracker {
+
+class UdpServer {
+ public:
+  /// Datagrams read per recvmmsg call; also the reply batch for sendmmsg.
+  static constexpr unsigned kBatch = 64;
+  /// Batches handled per readiness callback before yielding to other events (fairness).
+  static constexpr unsigned kBatchesPerWakeup = 16;
+
+  UdpServer(event_base* base, TrackerService& service, const ConnectionIds& ids,
+            Counters& counters);
+  ~UdpServer();
+  UdpServer(const UdpServer&) = delete;
+  UdpServer& operator=(const UdpServer&) = delete;
+
+  /// Binds one socket (port 0 picks a free port) and returns the bound address.
+  Expected<SocketAddress, std::string> listen(const SocketAddress& addr, int receive_buffer_bytes);
+
+ private:
+  struct Socket;
+  static void on_readable(evutil_socket_t fd, short what, void* arg) noexcept;
+  void drain(Socket& s);
+
+  event_base* base_;
+  TrackerService& service_;
+  const ConnectionIds& ids_;
+  Counters& counters_;
+  std::vector<std::unique_ptr<Socket>> sockets_;
+};
+
+}  // namespace ringtracker::tracker
