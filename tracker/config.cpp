@@ -1,8 +1,9 @@
-// TOML via toml++ in no-exceptions mode: parse errors come back as values, matching the
+// TOML via toml++ in header-only, no-exceptions mode: parse errors come back as values, matching the
 // project rule that outside bytes never throw.
 #include "tracker/config.hpp"
 
 #define TOML_EXCEPTIONS 0
+#define TOML_HEADER_ONLY 1  // the packaged library is built with exceptions; compile our own
 #include <toml++/toml.h>
 
 #include <set>

@@ -1,0 +1,83 @@
+#define BOOST_TEST_MODULE config
+#include "tracker/config.hpp"
+
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+using namespace ringtracker::tracker;
+namespace bdata = boost::unit_test::data;
+
+namespace {
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& text) {
+    char name[] = "/tmp/rt_config_test_XXXXXX";
+    int fd = mkstemp(name);
+    BOOST_REQUIRE(fd >= 0);
+    close(fd);
+    path = name;
+    std::ofstream(path) << text;
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(shipped_config_loads_with_documented_defaults) {
+  Config cfg;
+  auto r = load_config_file(RT_SOURCE_DIR "/conf/ringtracker.toml", cfg);
+  BOOST_REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error()));
+  BOOST_TEST(cfg.interval.count() == 1800);
+  BOOST_TEST(cfg.limits.numwant_max == 200u);
+  BOOST_REQUIRE(cfg.http_listen.size() == 1u);
+  BOOST_TEST(cfg.http_listen[0].to_string() == "127.0.0.1:6969");
+  BOOST_TEST(cfg.udp_listen[0].to_string() == "127.0.0.1:6969");
+  BOOST_TEST(!cfg.http_keep_alive);
+  BOOST_TEST(cfg.validate().has_value());
+  // Peers live 1.5 x the longest interval a client may have been given.
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::seconds>(cfg.limits.peer_ttl).count() ==
+             (1800 + 180) * 3 / 2);
+}
+
+BOOST_AUTO_TEST_CASE(interval_is_clamped_into_bounds) {
+  TempFile f("[tracker]\ninterval = 10\n[udp]\nlisten=[\"127.0.0.1:0\"]\n");
+  Config cfg;
+  BOOST_REQUIRE(load_config_file(f.path, cfg).has_value());
+  BOOST_REQUIRE(cfg.validate().has_value());
+  BOOST_TEST(cfg.interval.count() == Config::kIntervalFloor.count());
+}
+
+static const char* kBadConfigs[] = {
+    "[tracker]\ninterval = \"soon\"\n",
+    "[tracker]\nintervall = 1800\n",
+    "[http]\nlisten = [\"localhost:80\"]\n",
+    "[http]\nlisten = [\"::1:80\"]\n",
+    "[http]\ntrusted_proxies = [\"10.0.0.0/40\"]\n",
+    "[access]\nmode = \"maybe\"\n",
+    "[tracker]\nnumwant_max = -1\n",
+    "[tracker\n",
+    "nonsense = 1\n",
+    "[http]\nkeep_alive = 1\n",
+};
+
+BOOST_DATA_TEST_CASE(rejects_bad_config_with_message, bdata::make(kBadConfigs), text) {
+  TempFile f(text);
+  Config cfg;
+  auto r = load_config_file(f.path, cfg);
+  BOOST_TEST(!r.has_value());
+  if (!r) BOOST_TEST(!r.error().empty());
+}
+
+BOOST_AUTO_TEST_CASE(validate_refuses_nothing_to_listen_on) {
+  Config cfg;
+  BOOST_TEST(!cfg.validate().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(validate_refuses_access_mode_without_file) {
+  Config cfg;
+  cfg.udp_listen.push_back(*ringtracker::SocketAddress::parse("127.0.0.1:0"));
+  cfg.access_mode = AccessMode::allow;
+  BOOST_TEST(!cfg.validate().has_value());
+}
