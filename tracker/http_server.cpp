@@ -13,7 +13,7 @@
 
 namespace ringtracker::tracker {
 
-HttpServer::HttpServer(event_base* base, const Config& cfg, TrackerService& service,
+HttpServer::HttpServer(event_base* base, const Config& cfg, RequestHandler& service,
                        Counters& counters, StatsProvider stats)
     : http_(evhttp_new(base)),
       service_(service),
@@ -107,18 +107,32 @@ void HttpServer::handle_announce(evhttp_request* req, std::string_view query,
     reply(req, 200, "OK", http::encode_failure(parsed.error()), "text/plain");
     return;
   }
-  const char* xff = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Forwarded-For");
-  parsed->request.peer.ip = http::client_address(socket_ip, xff ? xff : "", parsed->ip_param,
-                                                 trusted_proxies_);
-  parsed->request.families = PeerFamilies::both;
-  auto r = service_.announce(parsed->request, Clock::now());
-  if (!r) {
-    counters_.inc(Counter::http_failures);
-    reply(req, 200, "OK", http::encode_failure(r.error()), "text/plain");
-    return;
+  // Several X-Forwarded-For headers mean one list in order (RFC 7230 section 3.2.2).
+  std::string xff;
+  if (!trusted_proxies_.empty()) {
+    evkeyvalq* headers = evhttp_request_get_input_headers(req);
+    for (evkeyval* h = headers->tqh_first; h; h = h->next.tqe_next) {
+      if (evutil_ascii_strcasecmp(h->key, "X-Forwarded-For") != 0) continue;
+      if (!xff.empty()) xff += ',';
+      xff += h->value;
+    }
   }
-  reply(req, 200, "OK", http::encode_announce(*r, parsed->compact, parsed->no_peer_id),
-        "text/plain");
+  parsed->request.peer.ip =
+      http::client_address(socket_ip, xff, parsed->ip_param, trusted_proxies_);
+  parsed->request.families = PeerFamilies::both;
+  // libevent keeps a request whose connection died until it is answered, so replying from a
+  // late completion is safe; the handler guarantees the completion comes before its deadline.
+  service_.announce(parsed->request, Clock::now(),
+                    [this, req, compact = parsed->compact, no_peer_id = parsed->no_peer_id](
+                        Expected<AnnounceResponse, std::string> r) {
+                      if (!r) {
+                        counters_.inc(Counter::http_failures);
+                        reply(req, 200, "OK", http::encode_failure(r.error()), "text/plain");
+                        return;
+                      }
+                      reply(req, 200, "OK", http::encode_announce(*r, compact, no_peer_id),
+                            "text/plain");
+                    });
 }
 
 void HttpServer::handle_scrape(evhttp_request* req, std::string_view query) {
@@ -129,7 +143,14 @@ void HttpServer::handle_scrape(evhttp_request* req, std::string_view query) {
     reply(req, 200, "OK", http::encode_failure(parsed.error()), "text/plain");
     return;
   }
-  reply(req, 200, "OK", http::encode_scrape(service_.scrape(*parsed, Clock::now())), "text/plain");
+  service_.scrape(*parsed, Clock::now(), [this, req](Expected<ScrapeResponse, std::string> r) {
+    if (!r) {
+      counters_.inc(Counter::http_failures);
+      reply(req, 200, "OK", http::encode_failure(r.error()), "text/plain");
+      return;
+    }
+    reply(req, 200, "OK", http::encode_scrape(*r), "text/plain");
+  });
 }
 
 }  // namespace ringtracker::tracker

@@ -1,6 +1,7 @@
 // The HTTP front end on libevent's evhttp: /announce, /scrape, /stats, /metrics. It owns the
-// listeners and the reply contract (every request gets exactly one evhttp_send_reply); the
-// query parsing is http_codec's and the logic TrackerService's.
+// listeners and the reply contract (every request gets exactly one evhttp_send_reply, possibly
+// later from a completion callback); the query parsing is http_codec's and the logic the
+// RequestHandler's (a lone node's service or the ring's cluster node).
 #pragma once
 
 #include <event2/http.h>
@@ -15,7 +16,7 @@
 #include "tracker/config.hpp"
 #include "tracker/counters.hpp"
 #include "tracker/stats.hpp"
-#include "tracker/tracker_service.hpp"
+#include "tracker/request_handler.hpp"
 
 namespace ringtracker::tracker {
 
@@ -24,7 +25,7 @@ class HttpServer {
   using StatsProvider = std::function<StatsSnapshot()>;
 
   /// `service`, `counters` and `base` must outlive the server.
-  HttpServer(event_base* base, const Config& cfg, TrackerService& service, Counters& counters,
+  HttpServer(event_base* base, const Config& cfg, RequestHandler& service, Counters& counters,
              StatsProvider stats);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
@@ -42,7 +43,7 @@ class HttpServer {
              const char* content_type);
 
   evhttp* http_ = nullptr;
-  TrackerService& service_;
+  RequestHandler& service_;
   Counters& counters_;
   StatsProvider stats_;
   bool keep_alive_;

@@ -20,7 +20,7 @@ std::uint32_t TrackerService::pick_interval_s() {
   return base + static_cast<std::uint32_t>(rng_() % (jitter + 1));
 }
 
-Expected<AnnounceResponse, std::string> TrackerService::announce(const AnnounceRequest& req,
+Expected<AnnounceResponse, std::string> TrackerService::apply_announce(const AnnounceRequest& req,
                                                                  TimePoint now) {
   if (!access_.permits(req.info_hash)) {
     counters_.inc(Counter::announces_refused_access);
@@ -39,7 +39,7 @@ Expected<AnnounceResponse, std::string> TrackerService::announce(const AnnounceR
   return resp;
 }
 
-ScrapeResponse TrackerService::scrape(const ScrapeRequest& req, TimePoint now) {
+ScrapeResponse TrackerService::apply_scrape(const ScrapeRequest& req, TimePoint now) {
   ScrapeResponse resp;
   resp.files.reserve(req.info_hashes.size());
   for (const auto& h : req.info_hashes) {

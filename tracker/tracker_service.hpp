@@ -13,20 +13,29 @@
 #include "tracker/announce.hpp"
 #include "tracker/config.hpp"
 #include "tracker/counters.hpp"
+#include "tracker/request_handler.hpp"
 #include "tracker/swarm_store.hpp"
 
 namespace ringtracker::tracker {
 
-class TrackerService {
+class TrackerService : public RequestHandler {
  public:
   /// `store` and `counters` must outlive the service. `seed` drives interval jitter.
   TrackerService(const Config& cfg, SwarmStore& store, Counters& counters, std::uint64_t seed);
 
-  /// Applies an announce at `now`. The error is a failure reason for the client.
-  Expected<AnnounceResponse, std::string> announce(const AnnounceRequest& req, TimePoint now);
+  /// Applies an announce at `now` to the local store. The error is a failure reason.
+  Expected<AnnounceResponse, std::string> apply_announce(const AnnounceRequest& req, TimePoint now);
 
   /// Counts for each hash of `req`, in request order (unknown or denied hashes count zero).
-  ScrapeResponse scrape(const ScrapeRequest& req, TimePoint now);
+  ScrapeResponse apply_scrape(const ScrapeRequest& req, TimePoint now);
+
+  /// RequestHandler: a lone node answers everything at once from its store.
+  void announce(const AnnounceRequest& req, TimePoint now, AnnounceDone on_done) override {
+    on_done(apply_announce(req, now));
+  }
+  void scrape(const ScrapeRequest& req, TimePoint now, ScrapeDone on_done) override {
+    on_done(apply_scrape(req, now));
+  }
 
   /// Drops expired peers, bounded work per call (call it from a periodic timer).
   void tick(TimePoint now);

@@ -37,7 +37,7 @@ struct UdpServer::Socket {
   }
 };
 
-UdpServer::UdpServer(event_base* base, TrackerService& service, const ConnectionIds& ids,
+UdpServer::UdpServer(event_base* base, RequestHandler& service, const ConnectionIds& ids,
                      Counters& counters)
     : base_(base), service_(service), ids_(ids), counters_(counters) {}
 
@@ -133,13 +133,31 @@ void UdpServer::drain(Socket& s) {
         // trust without a proxy in front of it.
         a->request.peer.ip = from->ip;
         a->request.families = s.v6 ? PeerFamilies::v6 : PeerFamilies::v4;
-        auto r = service_.announce(a->request, now);
-        if (r) {
-          len = udp::write_announce(a->transaction_id, *r, s.v6, out);
-        } else {
-          len = udp::write_error(a->transaction_id, r.error(), out);
-          counters_.inc(Counter::udp_errors_sent);
-        }
+        sync_out_ = out;
+        sync_len_ = 0;
+        in_batch_ = true;
+        ++call_seq_;
+        service_.announce(a->request, now,
+                          [this, sp = &s, tid = a->transaction_id, to = *from, seq = call_seq_](
+                              Expected<AnnounceResponse, std::string> r) {
+                            std::array<std::uint8_t, udp::kDatagramMax> late;
+                            const bool now_in_batch = in_batch_ && seq == call_seq_;
+                            std::span<std::uint8_t> dst = now_in_batch ? sync_out_ : late;
+                            std::size_t written;
+                            if (r) {
+                              written = udp::write_announce(tid, *r, sp->v6, dst);
+                            } else {
+                              written = udp::write_error(tid, r.error(), dst);
+                              counters_.inc(Counter::udp_errors_sent);
+                            }
+                            if (now_in_batch) {
+                              sync_len_ = written;
+                            } else {
+                              deliver(*sp, to, {dst.data(), written});
+                            }
+                          });
+        in_batch_ = false;
+        len = sync_len_;
       } else if (auto* sc = std::get_if<udp::ScrapePacket>(&*parsed)) {
         if (!ids_.verify(sc->connection_id, from->ip, unix_now)) {
           counters_.inc(Counter::udp_drop_bad_connection_id);
@@ -148,7 +166,26 @@ void UdpServer::drain(Socket& s) {
         counters_.inc(Counter::udp_scrapes);
         ScrapeRequest req;
         req.info_hashes = std::move(sc->info_hashes);
-        len = udp::write_scrape(sc->transaction_id, service_.scrape(req, now), out);
+        sync_out_ = out;
+        sync_len_ = 0;
+        in_batch_ = true;
+        ++call_seq_;
+        service_.scrape(req, now,
+                        [this, sp = &s, tid = sc->transaction_id, to = *from, seq = call_seq_](
+                            Expected<ScrapeResponse, std::string> r) {
+                          std::array<std::uint8_t, udp::kDatagramMax> late;
+                          const bool now_in_batch = in_batch_ && seq == call_seq_;
+                            std::span<std::uint8_t> dst = now_in_batch ? sync_out_ : late;
+                          std::size_t written = r ? udp::write_scrape(tid, *r, dst)
+                                            : udp::write_error(tid, r.error(), dst);
+                          if (now_in_batch) {
+                            sync_len_ = written;
+                          } else {
+                            deliver(*sp, to, {dst.data(), written});
+                          }
+                        });
+        in_batch_ = false;
+        len = sync_len_;
       }
       if (len == 0) continue;
       s.out_addr[replies] = s.in_addr[static_cast<unsigned>(i)];
@@ -172,6 +209,14 @@ void UdpServer::drain(Socket& s) {
     }
     if (static_cast<unsigned>(n) < kBatch) return;
   }
+}
+
+void UdpServer::deliver(Socket& s, const SocketAddress& to, std::span<const std::uint8_t> bytes) {
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(to, ss);
+  if (::sendto(s.fd, bytes.data(), bytes.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss),
+               len) < 0)
+    counters_.inc(Counter::udp_send_failures);
 }
 
 }  // namespace ringtracker::tracker

@@ -1,6 +1,6 @@
 // The BEP 15 front end: non-blocking UDP sockets on a libevent loop, batched with
 // recvmmsg/sendmmsg. It owns sockets and the per-batch clock reading; parsing is udp_codec's,
-// logic is TrackerService's. Every datagram either gets its answer or is a counted drop.
+// logic is the RequestHandler's. Every datagram either gets its answer or is a counted drop.
 #pragma once
 
 #include <event2/event.h>
@@ -14,7 +14,7 @@
 #include "common/net_address.hpp"
 #include "tracker/connection_id.hpp"
 #include "tracker/counters.hpp"
-#include "tracker/tracker_service.hpp"
+#include "tracker/request_handler.hpp"
 
 namespace ringtracker::tracker {
 
@@ -25,7 +25,7 @@ class UdpServer {
   /// Batches handled per readiness callback before yielding to other events (fairness).
   static constexpr unsigned kBatchesPerWakeup = 16;
 
-  UdpServer(event_base* base, TrackerService& service, const ConnectionIds& ids,
+  UdpServer(event_base* base, RequestHandler& service, const ConnectionIds& ids,
             Counters& counters);
   ~UdpServer();
   UdpServer(const UdpServer&) = delete;
@@ -38,9 +38,16 @@ class UdpServer {
   struct Socket;
   static void on_readable(evutil_socket_t fd, short what, void* arg) noexcept;
   void drain(Socket& s);
+  /// Where a completion writes its reply: into the current batch while the handler answers
+  /// synchronously, else (a late ring answer) straight to the socket.
+  void deliver(Socket& s, const SocketAddress& to, std::span<const std::uint8_t> bytes);
+  std::span<std::uint8_t> sync_out_;
+  std::size_t sync_len_ = 0;
+  bool in_batch_ = false;
+  std::uint64_t call_seq_ = 0;  // tells a completion for this call from a late one
 
   event_base* base_;
-  TrackerService& service_;
+  RequestHandler& service_;
   const ConnectionIds& ids_;
   Counters& counters_;
   std::vector<std::unique_ptr<Socket>> sockets_;
