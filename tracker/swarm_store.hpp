@@ -5,7 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/expected.hpp"
@@ -37,8 +40,31 @@ struct StoreStats {
   std::size_t peers = 0;
   std::size_t seeders = 0;
   std::size_t leechers = 0;
+  /// Snapshot peers merge_swarm could not take (caps).
+  std::uint64_t merge_peers_dropped = 0;
 };
 
+/// One peer of a swarm snapshot. The TTL is relative so that a snapshot means the same on a
+/// machine whose steady clock has another origin.
+struct SnapshotPeer {
+  SocketAddress address;
+  PeerId peer_id{};  // all zero when the store does not keep peer ids
+  bool seeder = false;
+  Duration remaining_ttl{};
+};
+
+/// A swarm as it travels between ring replicas.
+struct SwarmSnapshot {
+  InfoHash info_hash{};
+  std::uint32_t downloaded = 0;
+  std::vector<SnapshotPeer> peers;
+};
+
+/// Peers are soft state. A swarm left without a live peer (by stopped or expiry) is gone with
+/// its `downloaded` counter: at once or when next touched or swept, and in any case an announce,
+/// scrape, export or merge that finds it empty treats it as new. Expiry is lazy: announce,
+/// scrape and export only ever see live peers; stats() may still count expired peers until
+/// their swarm is touched or swept.
 class SwarmStore {
  public:
   virtual ~SwarmStore() = default;
@@ -58,6 +84,25 @@ class SwarmStore {
   virtual bool sweep(TimePoint now, std::size_t swarms_budget) = 0;
 
   virtual StoreStats stats() const = 0;
+
+  /// The live peers of one swarm at `now` with their remaining TTL, or nullopt when the swarm
+  /// is unknown or has no live peer. Expires lazily like announce (hence not const).
+  virtual std::optional<SwarmSnapshot> export_swarm(const InfoHash& info_hash, TimePoint now) = 0;
+
+  /// Merges a snapshot from another node: union of peers by identity; for a peer known to both
+  /// the later expiry wins (with its seeder flag); downloaded = max. Peers with remaining_ttl <= 0
+  /// are ignored, a remaining_ttl above peer_ttl is clamped to it. A merged peer new to this
+  /// store that is a seeder counts as already counted for `completed`. Caps apply: peers that do
+  /// not fit are dropped and counted in StoreStats::merge_peers_dropped; no swarm is created for
+  /// a snapshot without live peers.
+  virtual void merge_swarm(const SwarmSnapshot& snapshot, TimePoint now) = 0;
+
+  /// Calls `fn` once per info-hash held (including swarms whose peers have expired but were not
+  /// swept yet). `fn` must not call back into the store.
+  virtual void for_each_info_hash(const std::function<void(const InfoHash&)>& fn) const = 0;
+
+  /// Forgets a swarm (peers and downloaded). Returns whether it existed.
+  virtual bool erase_swarm(const InfoHash& info_hash) = 0;
 };
 
 }  // namespace ringtracker::tracker
