@@ -24,6 +24,7 @@ std::string_view counter_name(Counter c) {
       "udp_drop_bad_option",
       "udp_drop_bad_event",
       "udp_drop_unverified_error",
+      "udp_drop_oversized",
       "udp_send_failures",
       "announces_refused_access",
       "announces_refused_full",

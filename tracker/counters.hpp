@@ -30,6 +30,7 @@ enum class Counter : std::uint16_t {
   udp_drop_bad_option,
   udp_drop_bad_event,
   udp_drop_unverified_error,
+  udp_drop_oversized,
   udp_send_failures,
   announces_refused_access,
   announces_refused_full,

@@ -181,8 +181,9 @@ int main(int argc, char** argv) {
     if (!list) return fail(list.error());
     d.service->set_access_list(std::move(*list));
   }
-  d.ids = std::make_unique<tr::ConnectionIds>(
-      tr::ConnectionIds::from_secrets(d.cfg.secrets, d.cfg.connection_id_window));
+  auto ids = tr::ConnectionIds::try_from_secrets(d.cfg.secrets, d.cfg.connection_id_window);
+  if (!ids) return fail(ids.error());
+  d.ids = std::make_unique<tr::ConnectionIds>(std::move(*ids));
 
   std::string line = "listening";
   std::string first_addr;

@@ -93,7 +93,7 @@ void UdpServer::drain(Socket& s) {
       std::span<const std::uint8_t> dgram(s.in[static_cast<unsigned>(i)].data(),
                                           s.in_msg[static_cast<unsigned>(i)].msg_len);
       if (s.in_msg[static_cast<unsigned>(i)].msg_hdr.msg_flags & MSG_TRUNC) {
-        counters_.inc(Counter::udp_drop_bad_option);
+        counters_.inc(Counter::udp_drop_oversized);
         continue;
       }
       std::span<std::uint8_t> out(s.out[replies].data(), s.out[replies].size());
