@@ -379,7 +379,10 @@ std::string encode_announce(const AnnounceResponse& r, bool compact, bool no_pee
     w.string("peers").begin_list();
     for (const PeerInfo& p : res.peers) {
       w.begin_dict().kv("ip", p.address.ip.to_string());
-      if (!no_peer_id) w.kv("peer id", as_text(p.peer_id.data(), p.peer_id.size()));
+      // The store keeps no peer ids (memory: 20 bytes would more than triple a peer record);
+      // an all-zero id means "unknown" and is left out, as if no_peer_id had been asked for.
+      if (!no_peer_id && p.peer_id != PeerId{})
+        w.kv("peer id", as_text(p.peer_id.data(), p.peer_id.size()));
       w.kv("port", p.address.port).end();
     }
     w.end();

@@ -592,6 +592,19 @@ BOOST_DATA_TEST_CASE(dictionary_announce_round_trips_every_field,
   }
 }
 
+BOOST_AUTO_TEST_CASE(dictionary_model_leaves_out_unknown_all_zero_peer_id) {
+  AnnounceResponse r;
+  PeerInfo p;
+  p.address = *SocketAddress::parse("10.0.0.1:6881");
+  r.result.peers.push_back(p);  // peer_id all zero: the store does not know it
+  auto doc = bencode::Document::decode(encode_announce(r, false, false));
+  BOOST_REQUIRE(doc);
+  auto d = doc->root().find("peers").list_at(0);
+  BOOST_TEST(d.dict_size() == 2u);
+  BOOST_TEST(!d.find("peer id"));
+  BOOST_TEST(*d.find_string("ip") == "10.0.0.1");
+}
+
 BOOST_AUTO_TEST_CASE(encodes_scrape_byte_exact) {
   ScrapeResponse r;
   InfoHash h;
