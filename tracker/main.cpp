@@ -11,6 +11,8 @@
 #include <memory>
 #include <random>
 
+#include "dht/ring_node.hpp"
+#include "dht/ring_transport.hpp"
 #include "tracker/config.hpp"
 #include "tracker/connection_id.hpp"
 #include "tracker/counters.hpp"
@@ -24,6 +26,9 @@ namespace rt = ringtracker;
 namespace tr = ringtracker::tracker;
 
 namespace {
+
+/// Longest wait for neighbours to acknowledge a graceful leave before exiting anyway.
+constexpr time_t kLeaveWaitSeconds = 3;
 
 struct EventBaseDeleter {
   void operator()(event_base* b) const { event_base_free(b); }
@@ -57,6 +62,29 @@ struct Daemon {
   std::unique_ptr<tr::UdpServer> udp;
   std::vector<EventPtr> events;
   std::string node_id;
+  std::string ring_address;
+  std::unique_ptr<rt::dht::RingTransport> ring_transport;
+  std::unique_ptr<rt::dht::RingNode> ring;
+  bool stopping = false;
+  EventPtr stop_deadline;
+
+  /// Moves everything the ring produced to the socket and the data layer, then re-arms the
+  /// timer. Call after every input to the ring.
+  void pump_ring(rt::TimePoint now) {
+    (void)now;
+    while (auto t = ring->poll_transmit())
+      ring_transport->send(t->destination,
+                           {reinterpret_cast<const std::uint8_t*>(t->bytes.data()), t->bytes.size()});
+    while (auto e = ring->poll_event()) {
+      if (std::holds_alternative<rt::dht::ring_event::Joined>(*e)) {
+        spdlog::info("joined the ring");
+      } else if (std::holds_alternative<rt::dht::ring_event::Left>(*e)) {
+        spdlog::info("left the ring");
+        if (stopping) event_base_loopexit(base.get(), nullptr);
+      }
+    }
+    ring_transport->arm(ring->next_timeout());
+  }
 
   void reload_access_list() {
     if (cfg.access_mode == tr::AccessMode::off) return;
@@ -74,16 +102,63 @@ struct Daemon {
 
   tr::StatsSnapshot stats() const {
     tr::StatsSnapshot s;
-    s.node = tr::NodeRef{node_id, ""};
+    s.node = tr::NodeRef{node_id, ring_address};
     s.swarms = store->stats();
     s.counters = &counters;
+    if (ring) {
+      auto ref = [](const rt::dht::NodeRef& n) {
+        return tr::NodeRef{n.id.to_hex(), n.address.to_string()};
+      };
+      tr::RingStatus rs;
+      if (ring->predecessor()) rs.predecessor = ref(*ring->predecessor());
+      for (const auto& n : ring->successors()) rs.successors.push_back(ref(n));
+      rs.fingers = ring->finger_count();
+      s.ring = std::move(rs);
+      const auto& c = ring->counters();
+      for (std::size_t k = 0; k < rt::dht::kMessageKindCount; ++k) {
+        auto name = std::string(rt::dht::to_string(static_cast<rt::dht::MessageKind>(k)));
+        s.extra_counters.emplace_back("ring_sent_" + name, c.sent[k]);
+        s.extra_counters.emplace_back("ring_received_" + name, c.received[k]);
+      }
+      for (std::size_t k = 0; k < rt::dht::kDropReasonCount; ++k)
+        s.extra_counters.emplace_back(
+            "ring_drop_" + std::string(rt::dht::to_string(static_cast<rt::dht::DropReason>(k))),
+            c.drops[k]);
+      s.extra_counters.emplace_back("ring_bytes_sent", c.bytes_sent);
+      s.extra_counters.emplace_back("ring_bytes_received", c.bytes_received);
+      s.extra_counters.emplace_back("ring_retransmits", c.retransmits);
+      s.extra_counters.emplace_back("ring_nodes_declared_dead", c.nodes_declared_dead);
+      s.extra_counters.emplace_back("ring_lookups_started", c.lookups_started);
+      s.extra_counters.emplace_back("ring_lookups_failed", c.lookups_failed);
+      s.extra_counters.emplace_back("ring_rejoins", c.rejoins);
+      s.extra_counters.emplace_back("ring_send_failures", ring_transport->send_failures());
+    }
     return s;
   }
 };
 
+void on_stop_deadline(evutil_socket_t, short, void* arg) noexcept {
+  auto* d = static_cast<Daemon*>(arg);
+  spdlog::warn("leave not acknowledged in time; stopping anyway");
+  event_base_loopexit(d->base.get(), nullptr);
+}
+
 void on_stop_signal(evutil_socket_t, short, void* arg) noexcept {
   auto* d = static_cast<Daemon*>(arg);
-  spdlog::info("stopping");
+  try {
+    if (d->stopping) return;
+    d->stopping = true;
+    spdlog::info("stopping");
+    if (d->ring && d->ring->is_member()) {
+      // Graceful leave: neighbours adopt each other at once; exit on Left or after a bound.
+      d->ring->leave(rt::Clock::now());
+      d->pump_ring(rt::Clock::now());
+      d->stop_deadline.reset(evtimer_new(d->base.get(), on_stop_deadline, d));
+      timeval tv{kLeaveWaitSeconds, 0};
+      if (d->stop_deadline && evtimer_add(d->stop_deadline.get(), &tv) == 0) return;
+    }
+  } catch (...) {
+  }
   event_base_loopexit(d->base.get(), nullptr);
 }
 
@@ -206,8 +281,42 @@ int main(int argc, char** argv) {
       if (first_addr.empty()) first_addr = bound->to_string();
     }
   }
-  // A lone node's id is derived like a ring node's: SHA-1 of its first advertised endpoint.
-  d.node_id = sha1_hex(first_addr);
+  if (d.cfg.ring_listen) {
+    if (d.cfg.ring_listen->ip.is_unspecified())
+      return fail("--ring needs the address other nodes reach this one at, not " +
+                  d.cfg.ring_listen->to_string());
+    d.ring_transport = std::make_unique<rt::dht::RingTransport>(
+        d.base.get(),
+        rt::dht::RingTransport::Hooks{
+            [&d](rt::TimePoint now, const rt::SocketAddress& from,
+                 std::span<const std::uint8_t> bytes) {
+              d.ring->handle_datagram(now, from, bytes);
+              d.pump_ring(now);
+            },
+            [&d](rt::TimePoint now) {
+              d.ring->handle_timeout(now);
+              d.pump_ring(now);
+            }});
+    auto bound = d.ring_transport->open(*d.cfg.ring_listen);
+    if (!bound) return fail(bound.error());
+    rt::dht::RingConfig rc;
+    rc.self = *bound;
+    rc.successors = d.cfg.ring_successors;
+    d.ring = std::make_unique<rt::dht::RingNode>(rc, seed ^ 0x51f6);
+    d.ring_address = bound->to_string();
+    d.node_id = d.ring->self().id.to_hex();
+    line += " ring=" + d.ring_address;
+    auto now = rt::Clock::now();
+    if (d.cfg.ring_join.empty()) {
+      d.ring->create(now);
+    } else {
+      d.ring->join(now, d.cfg.ring_join);
+    }
+    d.pump_ring(now);
+  } else {
+    // A lone node's id is derived like a ring node's: SHA-1 of its first advertised endpoint.
+    d.node_id = sha1_hex(first_addr);
+  }
   line += " node=" + d.node_id;
 
   auto add_event = [&](evutil_socket_t fd, short what, event_callback_fn cb,

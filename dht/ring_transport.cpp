@@ -1,0 +1,93 @@
+#include "dht/ring_transport.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/assert.hpp"
+#include "common/socket_util.hpp"
+
+namespace ringtracker::dht {
+
+RingTransport::RingTransport(event_base* base, Hooks hooks)
+    : base_(base), hooks_(std::move(hooks)), buffer_(kDatagramMax + 1, '\0') {}
+
+RingTransport::~RingTransport() {
+  if (read_ev_) event_free(read_ev_);
+  if (timer_ev_) event_free(timer_ev_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Expected<SocketAddress, std::string> RingTransport::open(const SocketAddress& bind) {
+  auto fd = open_udp_socket(bind, kSocketBufferBytes);
+  if (!fd) return Unexpected("ring " + fd.error());
+  fd_ = *fd;
+  int sndbuf = kSocketBufferBytes;
+  (void)::setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
+  auto bound = local_address(fd_);
+  if (!bound) return Unexpected("ring " + bound.error());
+  read_ev_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &RingTransport::on_readable, this);
+  timer_ev_ = evtimer_new(base_, &RingTransport::on_timer, this);
+  if (!read_ev_ || !timer_ev_ || event_add(read_ev_, nullptr) != 0)
+    return Unexpected(std::string("ring: cannot register with the event loop"));
+  return *bound;
+}
+
+void RingTransport::send(const SocketAddress& to, std::span<const std::uint8_t> bytes) {
+  sockaddr_storage ss;
+  socklen_t len = to_sockaddr(to, ss);
+  if (::sendto(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss),
+               len) < 0)
+    ++send_failures_;
+}
+
+void RingTransport::arm(TimePoint when) {
+  if (!timer_ev_) return;
+  if (when == armed_ && evtimer_pending(timer_ev_, nullptr)) return;
+  armed_ = when;
+  if (when == TimePoint::max()) {
+    evtimer_del(timer_ev_);
+    return;
+  }
+  auto delay = when - Clock::now();
+  if (delay < Duration::zero()) delay = Duration::zero();
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(delay).count();
+  timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+  evtimer_add(timer_ev_, &tv);
+}
+
+void RingTransport::on_readable(evutil_socket_t, short, void* arg) noexcept {
+  auto* self = static_cast<RingTransport*>(arg);
+  try {
+    for (int i = 0; i < kReadsPerWakeup; ++i) {
+      sockaddr_storage ss;
+      socklen_t slen = sizeof ss;
+      ssize_t n = ::recvfrom(self->fd_, self->buffer_.data(), self->buffer_.size(), MSG_DONTWAIT,
+                             reinterpret_cast<sockaddr*>(&ss), &slen);
+      if (n < 0) return;
+      if (static_cast<std::size_t>(n) > kDatagramMax) {
+        ++self->oversized_drops_;
+        continue;
+      }
+      auto from = from_sockaddr(ss);
+      if (!from) continue;
+      self->hooks_.on_datagram(
+          Clock::now(), *from,
+          {reinterpret_cast<const std::uint8_t*>(self->buffer_.data()), static_cast<std::size_t>(n)});
+    }
+  } catch (...) {
+    // Never unwind through libevent; the ring tolerates a lost datagram.
+  }
+}
+
+void RingTransport::on_timer(evutil_socket_t, short, void* arg) noexcept {
+  auto* self = static_cast<RingTransport*>(arg);
+  self->armed_ = TimePoint::max();
+  try {
+    self->hooks_.on_timer(Clock::now());
+  } catch (...) {
+  }
+}
+
+}  // namespace ringtracker::dht

@@ -1,0 +1,65 @@
+// The libevent edge of the ring: one UDP socket and one timer. It moves datagrams in and out
+// and reads the clock; what the bytes mean and when to wake is the caller's (RingNode and the
+// data layer, glued by the daemon). No protocol logic here.
+#pragma once
+
+#include <event2/event.h>
+
+#include <functional>
+#include <span>
+#include <string>
+
+#include "common/clock.hpp"
+#include "common/expected.hpp"
+#include "common/net_address.hpp"
+
+namespace ringtracker::dht {
+
+class RingTransport {
+ public:
+  /// Largest datagram accepted (the ring's message limit, MessageLimits::kBytesMax).
+  static constexpr std::size_t kDatagramMax = 65507;
+  /// Datagrams read per readiness callback before yielding to other events.
+  static constexpr int kReadsPerWakeup = 256;
+  /// Socket buffers: replication bursts must not be dropped by the kernel.
+  static constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
+
+  struct Hooks {
+    /// A datagram arrived.
+    std::function<void(TimePoint now, const SocketAddress& from, std::span<const std::uint8_t>)>
+        on_datagram;
+    /// The armed timer fired.
+    std::function<void(TimePoint now)> on_timer;
+  };
+
+  RingTransport(event_base* base, Hooks hooks);
+  ~RingTransport();
+  RingTransport(const RingTransport&) = delete;
+  RingTransport& operator=(const RingTransport&) = delete;
+
+  /// Binds the ring socket (port 0 picks one) and returns the bound address.
+  Expected<SocketAddress, std::string> open(const SocketAddress& bind);
+  /// Sends one datagram now; failures are counted, never thrown (the ring retransmits).
+  void send(const SocketAddress& to, std::span<const std::uint8_t> bytes);
+  /// (Re)arms the single timer for `when` (TimePoint::max() disarms it).
+  void arm(TimePoint when);
+
+  std::uint64_t send_failures() const { return send_failures_; }
+  std::uint64_t oversized_drops() const { return oversized_drops_; }
+
+ private:
+  static void on_readable(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void on_timer(evutil_socket_t fd, short what, void* arg) noexcept;
+
+  event_base* base_;
+  Hooks hooks_;
+  int fd_ = -1;
+  event* read_ev_ = nullptr;
+  event* timer_ev_ = nullptr;
+  TimePoint armed_ = TimePoint::max();
+  std::string buffer_;
+  std::uint64_t send_failures_ = 0;
+  std::uint64_t oversized_drops_ = 0;
+};
+
+}  // namespace ringtracker::dht
