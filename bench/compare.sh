@@ -123,8 +123,7 @@ EOF
       -f "$tmp/opentracker.conf" >"$tmp/ot.log" 2>&1) &
   ot_pid=$!
   pids+=("$ot_pid")
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     if curl -sf -o /dev/null "http://127.0.0.1:$ot_port/stats?mode=peer"; then
       sleep 0.5  # the whitelist is read by a thread of its own
       return 0
@@ -142,8 +141,8 @@ start_ringtracker() {
       >"$tmp/rt.out" 2>"$tmp/rt.err" &
   rt_pid=$!
   pids+=("$rt_pid")
-  local i line
-  for i in $(seq 100); do
+  local line
+  for _ in $(seq 100); do
     line=$(grep -m1 '^listening' "$tmp/rt.out" 2>/dev/null || true)
     if [[ -n $line ]]; then
       rt_http=$(sed -n 's/.*http=\([0-9.]*:[0-9]*\).*/\1/p' <<<"$line")
@@ -176,31 +175,32 @@ measure() {
     out=$(sed -n 's/^JSON //p' <<<"$out" | head -1)
   fi
   [[ -n $out ]] || { cat "$tmp/load.err" >&2; die "no result from the load generator ($name, $test)"; }
-  python3 - "$test" "$round" "$name" "$((after - before))" "$clk_tck" "$rc" "$out" \
-      >>"$results" <<'EOF'
+  python3 - "$results" "$test" "$round" "$name" "$((after - before))" "$clk_tck" "$rc" "$out" <<'EOF'
 import json, sys
-test, rnd, name, ticks, hz, rc, raw = sys.argv[1:]
+results, test, rnd, name, ticks, hz, rc, raw = sys.argv[1:]
 r = json.loads(raw)
 cpu_s = int(ticks) / int(hz)
 if test.startswith("udp"):
     done, rate = r["responses"], r["rps"]
     bad = r["errors"] + r["invalid"] + r["timeouts"]
-    p50, p99 = r["p50_us"], r["p99_us"]
+    note = f"timeouts {r['timeouts']}"
 else:
-    # opentracker closes every HTTP connection itself; wrk counts that as a read error, so
-    # read errors are not failures here.
+    # opentracker closes every HTTP connection itself; wrk counts each close as a read error, so
+    # read errors are reported ("closed") but are not failures.
     done, rate = r["requests"], r["rps"]
     bad = r["connect_errors"] + r["status_errors"] + r["timeouts"] + r["check_failures"]
-    p50, p99 = r["p50_us"], r["p99_us"]
+    note = f"closed {r['read_errors']}"
 per_cpu = done / cpu_s if cpu_s > 0 else float("nan")
-print("\t".join(str(x) for x in
-      (test, rnd, name, f"{rate:.0f}", done, f"{cpu_s:.2f}", f"{per_cpu:.0f}", bad, p50, p99, rc)))
+with open(results, "a") as f:
+    f.write("\t".join(str(x) for x in (test, rnd, name, f"{rate:.0f}", done, f"{cpu_s:.2f}",
+                                      f"{per_cpu:.0f}", bad, r["p50_us"], r["p99_us"], rc)) + "\n")
+print(f"  {test:10s} round {rnd} {name:12s} {rate:9.0f} resp/s {per_cpu:9.0f} req/cpu-s "
+      f"(cpu {cpu_s:.2f}s, bad {bad}, {note}, p50 {r['p50_us']:.0f}us p99 {r['p99_us']:.0f}us)")
 EOF
-  tail -1 "$results" | awk -F'\t' '{printf "  %-10s %-5s round %s %-12s %9s resp/s %10s req/cpu-s (cpu %ss, bad %s, p50 %sus p99 %sus)\n", $1, "", $2, $3, $4, $7, $6, $8, $9, $10}'
 }
 
 udp_cmd() {  # udp_cmd ADDR:PORT SECONDS
-  echo taskset -c "$LOAD_CPU" "$UDP_LOAD" --target "$1" --duration "$2" --torrents "$TORRENTS" \
+  taskset -c "$LOAD_CPU" "$UDP_LOAD" --target "$1" --duration "$2" --torrents "$TORRENTS" \
       --peers "$PEERS" --zipf "$ZIPF" --window "$WINDOW" --sockets "$SOCKETS" \
       --numwant "$NUMWANT" --scrape-pct "$SCRAPE_PCT"
 }
@@ -242,8 +242,7 @@ for test in $tests; do
   if [[ $test == udp && $WARMUP != 0 ]]; then
     # First contact fills the swarms (event=started); measure the steady state afterwards.
     for name in "${trackers[@]}"; do
-      # shellcheck disable=SC2046
-      $(udp_cmd "$(target_of "$name" udp)" "$WARMUP") >/dev/null 2>&1 || true
+      udp_cmd "$(target_of "$name" udp)" "$WARMUP" >/dev/null 2>&1 || true
     done
   fi
   for round in $(seq "$rounds"); do
@@ -254,9 +253,8 @@ for test in $tests; do
     for name in "${order[@]}"; do
       case "$test" in
         udp)
-          # shellcheck disable=SC2046
           measure udp "$round" "$name" "$(pid_of "$name")" \
-              $(udp_cmd "$(target_of "$name" udp)" "$seconds") ;;
+              udp_cmd "$(target_of "$name" udp)" "$seconds" ;;
         http) measure http "$round" "$name" "$(pid_of "$name")" \
               http_cmd "$(target_of "$name" http)" keepalive ;;
         http-close) measure http-close "$round" "$name" "$(pid_of "$name")" \

@@ -76,7 +76,7 @@ status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 # Sets pid, udp (ip:port) and stats_cmd for the tracker NAME.
 start() {
-  local port line i
+  local port line
   case "$1" in
     opentracker)
       port=$(free_port)
@@ -86,7 +86,7 @@ start() {
       pid=$!
       udp=127.0.0.1:$port
       stats_cmd=(ot_peers "$port")
-      for i in $(seq 100); do
+      for _ in $(seq 100); do
         curl -sf -o /dev/null "http://127.0.0.1:$port/stats?mode=peer" && return 0
         sleep 0.1
       done
@@ -96,7 +96,7 @@ start() {
       taskset -c "$TRACKER_CPU" "$RT_BIN" --http 127.0.0.1:0 --udp 127.0.0.1:0 $RT_ARGS \
           >"$tmp/rt.out" 2>"$tmp/rt.err" &
       pid=$!
-      for i in $(seq 100); do
+      for _ in $(seq 100); do
         line=$(grep -m1 '^listening' "$tmp/rt.out" 2>/dev/null || true)
         if [[ -n $line ]]; then
           udp=$(sed -n 's/.*udp=\([0-9.]*:[0-9]*\).*/\1/p' <<<"$line")
