@@ -141,6 +141,9 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   r.addresses("cluster", "join", cfg.ring_join);
   r.integer("cluster", "successors", cfg.ring_successors, 1, 64);
   r.integer("cluster", "replicas", cfg.replicas, 1, 16);
+  std::int64_t stabilize_ms = cfg.stabilize_period.count();
+  r.integer("cluster", "stabilize_period_ms", stabilize_ms, 100, 600'000);
+  cfg.stabilize_period = std::chrono::milliseconds(stabilize_ms);
 
   std::string mode = "off";
   r.string("access", "mode", mode);

@@ -52,6 +52,9 @@ struct Config {
   std::vector<SocketAddress> ring_join;
   std::size_t ring_successors = 8;
   std::size_t replicas = 3;
+  /// Ring maintenance period (stabilize, one finger refresh), jittered by +-10%.
+  static constexpr std::chrono::milliseconds kStabilizePeriodDefault{5000};
+  std::chrono::milliseconds stabilize_period = kStabilizePeriodDefault;
 
   AccessMode access_mode = AccessMode::off;
   std::string access_file;

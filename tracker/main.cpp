@@ -302,6 +302,7 @@ int main(int argc, char** argv) {
     rt::dht::RingConfig rc;
     rc.self = *bound;
     rc.successors = d.cfg.ring_successors;
+    rc.stabilize_period = d.cfg.stabilize_period;
     d.ring = std::make_unique<rt::dht::RingNode>(rc, seed ^ 0x51f6);
     d.ring_address = bound->to_string();
     d.node_id = d.ring->self().id.to_hex();
