@@ -7,7 +7,8 @@
 #
 # usage: bench/compare.sh [--rounds N] [--seconds S] [--tests "udp http http-close"]
 #                         [--no-memory] [--opentracker-only]
-# environment: RT_BIN OT_BIN UDP_LOAD WRK (binaries), RT_ARGS (extra daemon flags),
+# environment: RT_BIN OT_BIN UDP_LOAD WRK (binaries), RT_ARGS (extra daemon flags), RT_CONFIG
+#   (daemon config; default: one that turns HTTP keep-alive on, the rest built-in defaults),
 #   TRACKER_CPU LOAD_CPU (cores, default 0 and 1), TORRENTS PEERS ZIPF WINDOW SOCKETS NUMWANT
 #   SCRAPE_PCT WARMUP (UDP load), HTTP_CONNS (wrk connections), plus memory.sh's variables.
 set -euo pipefail
@@ -19,6 +20,7 @@ OT_BIN=${OT_BIN:-/usr/bin/opentracker}
 UDP_LOAD=${UDP_LOAD:-$root/build/release/bench/udp_load}
 WRK=${WRK:-wrk}
 RT_ARGS=${RT_ARGS:---log-level warn}
+RT_CONFIG=${RT_CONFIG:-}
 TRACKER_CPU=${TRACKER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 TORRENTS=${TORRENTS:-10000}
@@ -136,9 +138,15 @@ EOF
 }
 
 start_ringtracker() {
+  if [[ -z $RT_CONFIG ]]; then
+    # Keep-alive is off by default (like public trackers); the keep-alive test needs it on.
+    # A client's "Connection: close" still closes, so the http-close test is unchanged.
+    RT_CONFIG=$tmp/ringtracker.toml
+    printf '[http]\nkeep_alive = true\n' >"$RT_CONFIG"
+  fi
   # shellcheck disable=SC2086  # RT_ARGS is a list of flags
-  taskset -c "$TRACKER_CPU" "$RT_BIN" --http 127.0.0.1:0 --udp 127.0.0.1:0 $RT_ARGS \
-      >"$tmp/rt.out" 2>"$tmp/rt.err" &
+  taskset -c "$TRACKER_CPU" "$RT_BIN" --config "$RT_CONFIG" --http 127.0.0.1:0 \
+      --udp 127.0.0.1:0 $RT_ARGS >"$tmp/rt.out" 2>"$tmp/rt.err" &
   rt_pid=$!
   pids+=("$rt_pid")
   local line
@@ -225,7 +233,8 @@ echo "# rounds=$rounds seconds=$seconds tests='$tests' tracker cpu=$TRACKER_CPU 
 echo "# udp: torrents=$TORRENTS peers=$PEERS zipf=$ZIPF window=$WINDOW sockets=$SOCKETS" \
   "numwant=$NUMWANT scrape_pct=$SCRAPE_PCT; http: wrk -t1 -c$HTTP_CONNS"
 echo "# opentracker pid $ot_pid udp+http 127.0.0.1:$ot_port"
-[[ $rt_enabled == 1 ]] && echo "# ringtracker pid $rt_pid http $rt_http udp $rt_udp ($RT_BIN $RT_ARGS)"
+[[ $rt_enabled == 1 ]] && echo "# ringtracker pid $rt_pid http $rt_http udp $rt_udp" \
+  "($RT_BIN --config $RT_CONFIG $RT_ARGS: $(tr '\n' ' ' <"$RT_CONFIG"))"
 
 target_of() {  # target_of NAME TEST -> address for the load generator
   case "$1:$2" in
