@@ -1,0 +1,591 @@
+// ClusterNode against a fake ring: local and forwarded answers, deadlines, "not mine" retries,
+// batching, scrape split and merge, replication targets, promotion, join pull, graceful leave.
+// Remote owners are real ClusterNodes; payloads are moved between them by hand.
+#define BOOST_TEST_MODULE cluster_node
+#include "tracker/cluster_node.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <set>
+
+#include "tracker/memory_swarm_store.hpp"
+
+using namespace ringtracker;
+using namespace ringtracker::tracker;
+
+namespace {
+
+const TimePoint kT0 = TimePoint{} + Seconds(1000);
+
+dht::NodeId id_at(std::uint8_t top) {
+  std::array<std::uint8_t, 20> b{};
+  b[0] = top;
+  return dht::NodeId(b);
+}
+
+dht::NodeRef node_at(std::uint8_t top) {
+  dht::NodeRef n;
+  n.id = id_at(top);
+  std::uint8_t ip[4] = {10, 0, 0, top};
+  n.address.ip = IpAddress::v4(ip);
+  n.address.port = 6881;
+  return n;
+}
+
+InfoHash hash_at(std::uint8_t top, std::uint8_t low = 1) {
+  InfoHash h{};
+  h[0] = top;
+  h[19] = low;
+  return h;
+}
+
+class FakeRing final : public RingView {
+ public:
+  dht::NodeRef me;
+  std::optional<dht::NodeRef> pred;
+  std::vector<dht::NodeRef> succ;
+  bool is_alone = false;
+  std::vector<std::pair<dht::LookupId, dht::NodeId>> lookups;
+
+  const dht::NodeRef& self() const override { return me; }
+  Ownership ownership(const dht::NodeId& key) const override {
+    if (is_alone) return Ownership::mine;
+    if (!pred) return Ownership::unknown;
+    return dht::in_half_open(key, pred->id, me.id) ? Ownership::mine : Ownership::not_mine;
+  }
+  std::optional<dht::NodeRef> predecessor() const override { return pred; }
+  std::vector<dht::NodeRef> successors() const override { return succ; }
+  bool alone() const override { return is_alone; }
+  dht::LookupId start_lookup(TimePoint, const dht::NodeId& key) override {
+    lookups.emplace_back(next_++, key);
+    return lookups.back().first;
+  }
+
+ private:
+  dht::LookupId next_ = 100;
+};
+
+/// One ring member's data layer with its stores.
+struct TestNode {
+  FakeRing ring;
+  Config cfg;
+  MemorySwarmStore owned;
+  MemorySwarmStore replica;
+  tracker::Counters counters;
+  TrackerService service;
+  ClusterNode node;
+
+  /// `joining`: the node just joined (it pulls its range). Otherwise it has been a member for
+  /// a while (it started the ring alone, so it pulls nothing).
+  TestNode(std::uint8_t self, std::uint8_t pred, std::vector<std::uint8_t> succ,
+           ClusterConfig cc = {}, bool joining = false)
+      : owned(SwarmLimits{}),
+        replica(SwarmLimits{}),
+        service(cfg, owned, counters, 1),
+        node(cc, ring, service, replica) {
+    ring.me = node_at(self);
+    if (!joining) {
+      ring.is_alone = true;
+      node.handle_ring_change(kT0);
+      ring.is_alone = false;
+    }
+    ring.pred = node_at(pred);
+    for (auto s : succ) ring.succ.push_back(node_at(s));
+    node.handle_ring_change(kT0);
+    if (!joining) drain();
+  }
+
+  std::vector<AppTransmit> drain() {
+    std::vector<AppTransmit> out;
+    while (auto t = node.poll_app()) out.push_back(std::move(*t));
+    return out;
+  }
+};
+
+AnnounceRequest announce_of(const InfoHash& h, std::uint8_t peer, std::uint64_t left = 100) {
+  AnnounceRequest r;
+  r.info_hash = h;
+  r.peer_id.fill(peer);
+  std::uint8_t ip[4] = {192, 168, 0, peer};
+  r.peer.ip = IpAddress::v4(ip);
+  r.peer.port = 6000;
+  r.left = left;
+  r.numwant = 50;
+  return r;
+}
+
+struct AnnounceResult_ {
+  bool called = false;
+  std::optional<AnnounceResponse> ok;
+  std::string failure;
+};
+
+RequestHandler::AnnounceDone capture(AnnounceResult_& r) {
+  return [&r](Expected<AnnounceResponse, std::string> e) {
+    BOOST_REQUIRE(!r.called);  // exactly once
+    r.called = true;
+    if (e) {
+      r.ok = *e;
+    } else {
+      r.failure = e.error();
+    }
+  };
+}
+
+template <class T>
+T decode_as(const std::string& payload) {
+  auto m = decode_cluster_message(payload);
+  BOOST_REQUIRE(m.has_value());
+  BOOST_REQUIRE(std::holds_alternative<T>(*m));
+  return std::get<T>(*m);
+}
+
+/// Delivers every payload of `from` to the nodes in `to` (by id); returns how many were
+/// delivered.
+std::size_t deliver(TestNode& from, std::map<std::uint8_t, TestNode*> to, TimePoint now) {
+  std::size_t n = 0;
+  for (auto& t : from.drain()) {
+    auto it = to.find(t.to.id.bytes()[0]);
+    if (it == to.end()) continue;
+    it->second->node.handle_app(now, from.ring.me, t.payload);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(owner_answers_announce_before_returning) {
+  TestNode a(0x80, 0x40, {});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x60), 1), kT0, capture(r));
+  BOOST_TEST(r.called);
+  BOOST_REQUIRE(r.ok.has_value());
+  BOOST_TEST(r.ok->result.incomplete == 1U);
+  BOOST_TEST(a.node.counter("announces_local") == 1U);
+  BOOST_TEST(a.ring.lookups.empty());
+  BOOST_TEST(a.drain().empty());
+}
+
+BOOST_AUTO_TEST_CASE(forwarded_announce_is_answered_with_the_owners_peers) {
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode b(0x30, 0x10, {0x40});
+  // A peer already in the swarm at its owner B.
+  AnnounceResult_ seed;
+  b.node.announce(announce_of(hash_at(0x20), 7), kT0, capture(seed));
+  BOOST_REQUIRE(seed.ok.has_value());
+  b.drain();
+
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
+  BOOST_TEST(!r.called);
+  BOOST_REQUIRE(a.ring.lookups.size() == 1U);
+  BOOST_TEST((a.ring.lookups[0].second == dht::NodeId(hash_at(0x20))));
+  a.node.handle_lookup(kT0, a.ring.lookups[0].first, b.ring.me);
+  BOOST_TEST(deliver(a, {{0x30, &b}}, kT0) == 1U);
+  BOOST_TEST(!r.called);
+  BOOST_TEST(deliver(b, {{0x80, &a}}, kT0) == 1U);
+  BOOST_REQUIRE(r.called);
+  BOOST_REQUIRE(r.ok.has_value());
+  BOOST_TEST(r.ok->result.incomplete == 2U);
+  BOOST_REQUIRE(r.ok->result.peers.size() == 1U);
+  BOOST_TEST(r.ok->result.peers[0].address.to_string() == "192.168.0.7:6000");
+  BOOST_TEST(a.node.counter("answered_remote") == 1U);
+  BOOST_TEST(b.node.counter("served_for_others") == 1U);
+  // Stored at the owner only.
+  BOOST_TEST(b.owned.scrape(hash_at(0x20), kT0).incomplete == 2U);
+  BOOST_TEST(a.owned.scrape(hash_at(0x20), kT0).incomplete == 0U);
+  BOOST_TEST(a.node.pending_count() == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(second_request_uses_the_owner_cache) {
+  TestNode a(0x80, 0x40, {});
+  TestNode b(0x30, 0x10, {});
+  AnnounceResult_ r1, r2;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r1));
+  a.node.handle_lookup(kT0, a.ring.lookups[0].first, b.ring.me);
+  deliver(a, {{0x30, &b}}, kT0);
+  deliver(b, {{0x80, &a}}, kT0);
+  a.node.announce(announce_of(hash_at(0x20), 2), kT0, capture(r2));
+  BOOST_TEST(a.ring.lookups.size() == 1U);
+  BOOST_TEST(a.node.counter("owner_cache_hits") == 1U);
+  deliver(a, {{0x30, &b}}, kT0);
+  deliver(b, {{0x80, &a}}, kT0);
+  BOOST_TEST(r2.ok.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(unanswered_request_fails_at_its_deadline_with_a_reason) {
+  TestNode a(0x80, 0x40, {});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
+  a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0x30));
+  BOOST_TEST(a.drain().size() == 1U);  // sent, never answered
+  const auto deadline = kT0 + ClusterConfig{}.request_deadline;
+  BOOST_TEST((a.node.next_timeout() <= deadline));
+  a.node.handle_timeout(deadline - Milliseconds(1));
+  BOOST_TEST(!r.called);
+  a.node.handle_timeout(deadline);
+  BOOST_REQUIRE(r.called);
+  BOOST_TEST(!r.ok.has_value());
+  BOOST_TEST(r.failure == std::string(ClusterNode::kTimeoutReason));
+  BOOST_TEST(a.node.counter("timeouts") == 1U);
+  // The silent owner is not used from the cache any more: the next request looks up again.
+  AnnounceResult_ r2;
+  a.node.announce(announce_of(hash_at(0x20), 1), deadline, capture(r2));
+  BOOST_TEST(a.ring.lookups.size() == 2U);
+}
+
+BOOST_AUTO_TEST_CASE(lookup_that_never_finishes_still_fails_at_the_deadline) {
+  TestNode a(0x80, 0x40, {});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
+  a.node.handle_timeout(kT0 + Seconds(2));
+  BOOST_TEST(r.failure == std::string(ClusterNode::kTimeoutReason));
+  // A late lookup result does nothing.
+  a.node.handle_lookup(kT0 + Seconds(3), a.ring.lookups[0].first, node_at(0x30));
+  BOOST_TEST(a.drain().empty());
+}
+
+BOOST_AUTO_TEST_CASE(not_owner_answer_invalidates_and_looks_up_once_more) {
+  TestNode a(0x80, 0x40, {});
+  TestNode stale(0x30, 0x25, {});  // 0x20 is not in (0x25, 0x30]
+  TestNode owner(0x24, 0x10, {});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
+  a.node.handle_lookup(kT0, a.ring.lookups[0].first, stale.ring.me);
+  deliver(a, {{0x30, &stale}}, kT0);
+  BOOST_TEST(stale.node.counter("not_owner_sent") == 1U);
+  deliver(stale, {{0x80, &a}}, kT0);
+  BOOST_TEST(!r.called);
+  BOOST_TEST(a.node.counter("not_owner_retries") == 1U);
+  BOOST_REQUIRE(a.ring.lookups.size() == 2U);
+  a.node.handle_lookup(kT0, a.ring.lookups[1].first, owner.ring.me);
+  deliver(a, {{0x24, &owner}}, kT0);
+  deliver(owner, {{0x80, &a}}, kT0);
+  BOOST_REQUIRE(r.ok.has_value());
+  BOOST_TEST(owner.owned.scrape(hash_at(0x20), kT0).incomplete == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(second_not_owner_answer_fails_the_request) {
+  TestNode a(0x80, 0x40, {});
+  TestNode stale(0x30, 0x25, {});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
+  for (int i = 0; i < 2; ++i) {
+    a.node.handle_lookup(kT0, a.ring.lookups.back().first, stale.ring.me);
+    deliver(a, {{0x30, &stale}}, kT0);
+    deliver(stale, {{0x80, &a}}, kT0);
+  }
+  BOOST_REQUIRE(r.called);
+  BOOST_TEST(r.failure == std::string(ClusterNode::kMovingReason));
+  BOOST_TEST(a.ring.lookups.size() == 2U);
+}
+
+BOOST_AUTO_TEST_CASE(two_requests_to_one_owner_travel_in_one_message) {
+  TestNode a(0x80, 0x40, {});
+  AnnounceResult_ r1, r2;
+  a.node.announce(announce_of(hash_at(0x20, 1), 1), kT0, capture(r1));
+  a.node.announce(announce_of(hash_at(0x20, 2), 2), kT0, capture(r2));
+  BOOST_REQUIRE(a.ring.lookups.size() == 2U);
+  a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0x30));
+  a.node.handle_lookup(kT0, a.ring.lookups[1].first, node_at(0x30));
+  auto out = a.drain();
+  BOOST_REQUIRE(out.size() == 1U);
+  auto batch = decode_as<ForwardBatch>(out[0].payload);
+  BOOST_TEST(batch.announces.size() == 2U);
+  BOOST_TEST(a.node.counter("forward_messages") == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(requests_for_one_key_share_one_lookup) {
+  TestNode a(0x80, 0x40, {});
+  AnnounceResult_ r1, r2;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r1));
+  a.node.announce(announce_of(hash_at(0x20), 2), kT0, capture(r2));
+  BOOST_TEST(a.ring.lookups.size() == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(scrape_is_split_by_owner_and_merged_in_request_order) {
+  TestNode a(0x80, 0x40, {});
+  TestNode b(0x30, 0x10, {});
+  TestNode c(0xC0, 0x80, {});
+  AnnounceResult_ x;
+  a.node.announce(announce_of(hash_at(0x60), 1, 0), kT0, capture(x));  // seeder at A
+  b.node.announce(announce_of(hash_at(0x20), 2), kT0, capture(x = {}));  // leecher at B
+  c.node.announce(announce_of(hash_at(0xA0), 3), kT0, capture(x = {}));
+  c.node.announce(announce_of(hash_at(0xA0), 4), kT0, capture(x = {}));
+  b.drain();
+  c.drain();
+  ScrapeRequest req;
+  req.info_hashes = {hash_at(0x20), hash_at(0x60), hash_at(0xA0)};
+  std::optional<Expected<ScrapeResponse, std::string>> got;
+  a.node.scrape(req, kT0, [&](Expected<ScrapeResponse, std::string> r) { got = std::move(r); });
+  BOOST_TEST(!got.has_value());
+  BOOST_REQUIRE(a.ring.lookups.size() == 2U);
+  a.node.handle_lookup(kT0, a.ring.lookups[0].first, b.ring.me);
+  a.node.handle_lookup(kT0, a.ring.lookups[1].first, c.ring.me);
+  BOOST_TEST(deliver(a, {{0x30, &b}, {0xC0, &c}}, kT0) == 2U);
+  deliver(b, {{0x80, &a}}, kT0);
+  BOOST_TEST(!got.has_value());
+  deliver(c, {{0x80, &a}}, kT0);
+  BOOST_REQUIRE(got.has_value());
+  BOOST_REQUIRE(got->has_value());
+  const auto& files = (*got)->files;
+  BOOST_REQUIRE(files.size() == 3U);
+  BOOST_TEST((files[0].info_hash == hash_at(0x20)));
+  BOOST_TEST(files[0].incomplete == 1U);
+  BOOST_TEST(files[1].complete == 1U);
+  BOOST_TEST(files[2].incomplete == 2U);
+}
+
+BOOST_AUTO_TEST_CASE(scrape_with_one_unanswered_part_fails_whole) {
+  TestNode a(0x80, 0x40, {});
+  ScrapeRequest req;
+  req.info_hashes = {hash_at(0x60), hash_at(0x20)};
+  std::optional<Expected<ScrapeResponse, std::string>> got;
+  a.node.scrape(req, kT0, [&](Expected<ScrapeResponse, std::string> r) { got = std::move(r); });
+  a.node.handle_timeout(kT0 + Seconds(2));
+  BOOST_REQUIRE(got.has_value());
+  BOOST_REQUIRE(!got->has_value());
+  BOOST_TEST(got->error() == std::string(ClusterNode::kTimeoutReason));
+}
+
+BOOST_AUTO_TEST_CASE(deltas_go_to_the_next_replicas_minus_one_successors_only) {
+  TestNode a(0x80, 0x40, {0x90, 0xA0, 0xB0});
+  TestNode s1(0x90, 0x80, {0xA0});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x60), 1, 0), kT0, capture(r));
+  a.node.announce(announce_of(hash_at(0x70), 2), kT0, capture(r = {}));
+  BOOST_TEST(a.drain().empty());  // batched until the replication tick
+  const auto due = kT0 + ClusterConfig{}.replicate_period;
+  BOOST_TEST((a.node.next_timeout() <= due));
+  a.node.handle_timeout(due);
+  auto out = a.drain();
+  BOOST_REQUIRE(out.size() == 2U);
+  std::set<std::uint8_t> dests;
+  for (const auto& t : out) {
+    dests.insert(t.to.id.bytes()[0]);
+    auto m = decode_as<Replicate>(t.payload);
+    BOOST_TEST((m.purpose == TransferPurpose::delta));
+    BOOST_TEST(m.swarms.size() == 2U);
+  }
+  BOOST_TEST((dests == std::set<std::uint8_t>{0x90, 0xA0}));
+  s1.node.handle_app(due, a.ring.me, out[0].payload);
+  BOOST_TEST(s1.replica.scrape(hash_at(0x60), due).complete == 1U);
+  BOOST_TEST(s1.replica.scrape(hash_at(0x70), due).incomplete == 1U);
+  BOOST_TEST(s1.owned.stats().torrents == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(replica_keeps_the_owners_expiry_and_completed_count) {
+  ClusterConfig cc;
+  cc.peer_ttl = Seconds(2700);
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode s1(0x90, 0x80, {});
+  AnnounceResult_ r;
+  auto req = announce_of(hash_at(0x60), 1, 0);
+  req.event = AnnounceEvent::completed;
+  a.node.announce(req, kT0, capture(r));
+  a.node.handle_timeout(kT0 + Seconds(1));  // replicated 1 s after the announce
+  for (auto& t : a.drain()) s1.node.handle_app(kT0 + Seconds(1), a.ring.me, t.payload);
+  auto entry = s1.replica.scrape(hash_at(0x60), kT0 + Seconds(2698));
+  BOOST_TEST(entry.complete == 1U);
+  BOOST_TEST(entry.downloaded == 1U);
+  BOOST_TEST(s1.replica.scrape(hash_at(0x60), kT0 + Seconds(2701)).complete == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(stopped_peer_is_removed_from_replicas) {
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode s1(0x90, 0x80, {});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x60), 1), kT0, capture(r));
+  a.node.announce(announce_of(hash_at(0x60), 2), kT0, capture(r = {}));
+  a.node.handle_timeout(kT0 + Seconds(1));
+  for (auto& t : a.drain()) s1.node.handle_app(kT0 + Seconds(1), a.ring.me, t.payload);
+  BOOST_TEST(s1.replica.scrape(hash_at(0x60), kT0 + Seconds(1)).incomplete == 2U);
+  auto stop = announce_of(hash_at(0x60), 1);
+  stop.event = AnnounceEvent::stopped;
+  a.node.announce(stop, kT0 + Seconds(2), capture(r = {}));
+  a.node.handle_timeout(kT0 + Seconds(3));
+  for (auto& t : a.drain()) s1.node.handle_app(kT0 + Seconds(3), a.ring.me, t.payload);
+  BOOST_TEST(s1.replica.scrape(hash_at(0x60), kT0 + Seconds(3)).incomplete == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(predecessor_crash_promotes_its_range_and_re_replicates) {
+  // S (0x80) replicates P (0x40, range (0x20, 0x40]); P crashes; S's predecessor becomes 0x20.
+  TestNode p(0x40, 0x20, {0x80, 0x90});
+  TestNode s(0x80, 0x40, {0x90, 0xA0});
+  AnnounceResult_ r;
+  p.node.announce(announce_of(hash_at(0x30), 1), kT0, capture(r));
+  p.node.handle_timeout(kT0 + Seconds(1));
+  for (auto& t : p.drain()) {
+    if (t.to.id == s.ring.me.id) s.node.handle_app(kT0 + Seconds(1), p.ring.me, t.payload);
+  }
+  BOOST_REQUIRE(s.replica.scrape(hash_at(0x30), kT0 + Seconds(1)).incomplete == 1U);
+  s.drain();
+
+  s.ring.pred = node_at(0x20);
+  s.node.handle_ring_change(kT0 + Seconds(2));
+  s.node.handle_timeout(kT0 + Seconds(2));
+  BOOST_TEST(s.node.counter("promoted") == 1U);
+  BOOST_TEST(s.owned.scrape(hash_at(0x30), kT0 + Seconds(2)).incomplete == 1U);
+  BOOST_TEST(s.replica.scrape(hash_at(0x30), kT0 + Seconds(2)).incomplete == 0U);
+  // r_d copies again: the promoted swarm goes to S's replica successors.
+  std::set<std::uint8_t> dests;
+  for (auto& t : s.drain()) {
+    auto m = decode_as<Replicate>(t.payload);
+    for (const auto& sw : m.swarms) {
+      if (sw.snapshot.info_hash == hash_at(0x30)) dests.insert(t.to.id.bytes()[0]);
+    }
+  }
+  BOOST_TEST((dests == std::set<std::uint8_t>{0x90, 0xA0}));
+  // A new announce at S for that torrent sees the replicated peer.
+  AnnounceResult_ r2;
+  s.node.announce(announce_of(hash_at(0x30), 2), kT0 + Seconds(3), capture(r2));
+  BOOST_REQUIRE(r2.ok.has_value());
+  BOOST_TEST(r2.ok->result.peers.size() == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(joining_node_pulls_its_range_before_answering) {
+  // N (0x60) joins between 0x40 and S (0x80). S holds 0x50 as owner.
+  TestNode s(0x80, 0x40, {0x90});
+  AnnounceResult_ r;
+  s.node.announce(announce_of(hash_at(0x50), 1), kT0, capture(r));
+  s.drain();
+
+  ClusterConfig cc;
+  TestNode n(0x60, 0x40, {0x80}, cc, true);
+  BOOST_TEST(n.node.pulling());
+  BOOST_TEST(n.node.counter("pulls_started") == 1U);
+  auto out = n.drain();
+  BOOST_REQUIRE(out.size() == 1U);
+  auto pull = decode_as<PullRequest>(out[0].payload);
+  BOOST_TEST((pull.from == id_at(0x40) && pull.to == id_at(0x60)));
+  // A request for N's range waits for the pull.
+  AnnounceResult_ held;
+  n.node.announce(announce_of(hash_at(0x50), 2), kT0, capture(held));
+  BOOST_TEST(!held.called);
+
+  s.node.handle_app(kT0, n.ring.me, out[0].payload);
+  s.node.handle_timeout(kT0);
+  auto answer = s.drain();
+  BOOST_REQUIRE(answer.size() == 2U);  // one chunk + done
+  for (auto& t : answer) n.node.handle_app(kT0, s.ring.me, t.payload);
+  BOOST_TEST(!n.node.pulling());
+  BOOST_REQUIRE(held.ok.has_value());
+  BOOST_TEST(held.ok->result.incomplete == 2U);
+  BOOST_TEST(n.node.counter("pulls_completed") == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(pull_that_is_never_answered_releases_requests_before_their_deadline) {
+  TestNode n(0x60, 0x40, {0x80}, ClusterConfig{}, true);
+  AnnounceResult_ held;
+  n.node.announce(announce_of(hash_at(0x50), 2), kT0, capture(held));
+  n.node.handle_timeout(kT0 + ClusterConfig{}.pull_timeout);
+  BOOST_TEST(held.ok.has_value());
+  BOOST_TEST(n.node.counter("pull_timeouts") == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(shrinking_range_demotes_and_hands_the_swarm_to_the_new_predecessor) {
+  TestNode s(0x80, 0x40, {0x90});
+  AnnounceResult_ r;
+  s.node.announce(announce_of(hash_at(0x50), 1), kT0, capture(r));
+  s.drain();
+  s.ring.pred = node_at(0x60);  // a node joined at 0x60
+  s.node.handle_ring_change(kT0 + Seconds(1));
+  s.node.handle_timeout(kT0 + Seconds(1));
+  BOOST_TEST(s.node.counter("demoted") == 1U);
+  BOOST_TEST(s.owned.stats().torrents == 0U);
+  BOOST_TEST(s.replica.scrape(hash_at(0x50), kT0 + Seconds(1)).incomplete == 1U);
+  bool handed = false;
+  for (auto& t : s.drain()) {
+    if (t.to.id != id_at(0x60)) continue;
+    auto m = decode_as<Replicate>(t.payload);
+    handed = m.purpose == TransferPurpose::handoff && m.swarms.size() == 1U;
+  }
+  BOOST_TEST(handed);
+}
+
+BOOST_AUTO_TEST_CASE(graceful_leave_pushes_the_range_and_waits_for_the_ack) {
+  TestNode p(0x40, 0x20, {0x80});
+  TestNode s(0x80, 0x40, {0x90});
+  AnnounceResult_ r;
+  p.node.announce(announce_of(hash_at(0x30), 1), kT0, capture(r));
+  p.drain();
+  p.node.begin_leave(kT0);
+  BOOST_TEST(!p.node.leave_ready(kT0));
+  p.node.handle_timeout(kT0);
+  deliver(p, {{0x80, &s}}, kT0);
+  BOOST_TEST(s.node.counter("handoffs_received") == 1U);
+  deliver(s, {{0x40, &p}}, kT0);
+  BOOST_TEST(p.node.leave_ready(kT0));
+  // Once P is gone, S's range grows and the handed swarm is served by S.
+  s.ring.pred = node_at(0x20);
+  s.node.handle_ring_change(kT0);
+  AnnounceResult_ r2;
+  s.node.announce(announce_of(hash_at(0x30), 2), kT0, capture(r2));
+  BOOST_REQUIRE(r2.ok.has_value());
+  BOOST_TEST(r2.ok->result.incomplete == 2U);
+}
+
+BOOST_AUTO_TEST_CASE(requests_beyond_the_pending_cap_are_refused_as_busy) {
+  ClusterConfig cc;
+  cc.pending_max = 2;
+  TestNode a(0x80, 0x40, {}, cc);
+  AnnounceResult_ r1, r2, r3;
+  a.node.announce(announce_of(hash_at(0x20, 1), 1), kT0, capture(r1));
+  a.node.announce(announce_of(hash_at(0x20, 2), 1), kT0, capture(r2));
+  a.node.announce(announce_of(hash_at(0x20, 3), 1), kT0, capture(r3));
+  BOOST_TEST(!r1.called);
+  BOOST_TEST(r3.failure == std::string(ClusterNode::kBusyReason));
+  // Local answers need no slot.
+  AnnounceResult_ local;
+  a.node.announce(announce_of(hash_at(0x60), 1), kT0, capture(local));
+  BOOST_TEST(local.ok.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(malformed_payloads_are_counted_and_ignored) {
+  TestNode a(0x80, 0x40, {});
+  a.node.handle_app(kT0, node_at(0x30), "garbage");
+  a.node.handle_app(kT0, node_at(0x30), "d1:y2:zze");
+  BOOST_TEST(a.node.counter("malformed") == 2U);
+  BOOST_TEST(a.drain().empty());
+}
+
+BOOST_AUTO_TEST_CASE(reply_from_another_node_than_asked_is_ignored) {
+  TestNode a(0x80, 0x40, {});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
+  a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0x30));
+  auto fw = decode_as<ForwardBatch>(a.drain().at(0).payload);
+  ReplyBatch forged;
+  AnnounceReply rep;
+  rep.txid = fw.announces.at(0).txid;
+  forged.announces.push_back(rep);
+  std::string bytes;
+  encode_cluster_message(forged, bytes);
+  a.node.handle_app(kT0, node_at(0x31), bytes);
+  BOOST_TEST(!r.called);
+  BOOST_TEST(a.node.counter("stale_replies") == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(unrefreshed_replicas_are_dropped_after_the_grace_period) {
+  ClusterConfig cc;
+  cc.replica_grace = Seconds(10);
+  TestNode p(0x40, 0x20, {0x80});
+  TestNode s(0x80, 0x40, {}, cc);
+  AnnounceResult_ r;
+  p.node.announce(announce_of(hash_at(0x30), 1), kT0, capture(r));
+  p.node.handle_timeout(kT0 + Seconds(1));
+  for (auto& t : p.drain()) s.node.handle_app(kT0 + Seconds(1), p.ring.me, t.payload);
+  BOOST_REQUIRE(s.replica.stats().torrents == 1U);
+  for (int sec = 2; sec < 30; ++sec) s.node.handle_timeout(kT0 + Seconds(sec));
+  BOOST_TEST(s.replica.stats().torrents == 0U);
+  BOOST_TEST(s.node.counter("replica_dropped") == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(counters_are_exposed_by_name) {
+  TestNode a(0x80, 0x40, {});
+  auto c = a.node.counters();
+  BOOST_TEST(c.size() > 20U);
+  BOOST_TEST(std::any_of(c.begin(), c.end(), [](const auto& p) { return p.first == "timeouts"; }));
+}

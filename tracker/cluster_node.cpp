@@ -1,0 +1,1077 @@
+#include "tracker/cluster_node.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace ringtracker::tracker {
+
+namespace {
+
+dht::NodeId key_of(const InfoHash& h) { return dht::NodeId(h); }
+
+bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.id; }
+
+}  // namespace
+
+// ---- counters ------------------------------------------------------------------------------
+
+#define RT_CLUSTER_COUNTERS(X)                                                                   \
+  X(announces_local)          /* answered from the owned store, here */                        \
+  X(scrapes_local)            /* info-hashes scraped from the owned store, here */             \
+  X(announces_forwarded)      /* sent to a remote owner */                                     \
+  X(scrapes_forwarded)        /* info-hashes sent to a remote owner */                         \
+  X(forward_messages)         /* forward batches sent */                                       \
+  X(answered_remote)          /* forwarded requests answered by their owner */                 \
+  X(remote_failures)          /* forwarded requests the owner refused (failure reason) */      \
+  X(timeouts)                 /* requests failed at their deadline */                          \
+  X(not_owner_retries)        /* "not mine" answers followed by a new lookup */                \
+  X(not_owner_failures)       /* second "not mine": client told to retry */                    \
+  X(not_owner_sent)           /* forwarded requests this node refused as not owner */          \
+  X(served_for_others)        /* forwarded requests applied here as owner */                   \
+  X(owner_cache_hits)                                                                          \
+  X(owner_cache_misses)                                                                        \
+  X(lookups_started)                                                                           \
+  X(lookups_failed)                                                                            \
+  X(busy_refusals)            /* pending_max reached */                                        \
+  X(stale_replies)            /* replies to requests already finished or from another node */  \
+  X(replicate_messages)       /* replicate payloads sent (all purposes) */                     \
+  X(replicated_swarms)        /* swarm entries sent (x targets) */                             \
+  X(replica_swarms_merged)    /* swarm entries received and merged */                          \
+  X(replica_gone_applied)     /* peers removed by a received delta */                          \
+  X(delta_dropped)            /* delta peers over delta_peers_max (left to the sync) */        \
+  X(sync_passes)                                                                               \
+  X(promoted)                 /* replica -> owned */                                           \
+  X(demoted)                  /* owned -> replica (range given to a new predecessor) */        \
+  X(replica_dropped)          /* replicas not refreshed within replica_grace */                \
+  X(pulls_started)                                                                             \
+  X(pulls_completed)                                                                           \
+  X(pull_timeouts)                                                                             \
+  X(pulls_served)                                                                              \
+  X(gated_requests)           /* requests held until the join pull finished */                 \
+  X(handoffs_sent)                                                                             \
+  X(handoffs_received)                                                                         \
+  X(handoff_acks)                                                                              \
+  X(outbox_dropped)                                                                            \
+  X(malformed)                /* undecodable payloads */                                       \
+  X(bad_replies)              /* decodable replies that do not match their request */
+
+struct ClusterNode::Counters {
+#define RT_FIELD(name) std::uint64_t name = 0;
+  RT_CLUSTER_COUNTERS(RT_FIELD)
+#undef RT_FIELD
+};
+
+std::vector<std::pair<std::string_view, std::uint64_t>> ClusterNode::counters() const {
+  std::vector<std::pair<std::string_view, std::uint64_t>> out;
+#define RT_ROW(name) out.emplace_back(#name, counters_->name);
+  RT_CLUSTER_COUNTERS(RT_ROW)
+#undef RT_ROW
+  return out;
+}
+
+std::uint64_t ClusterNode::counter(std::string_view name) const {
+  for (const auto& [n, v] : counters()) {
+    if (n == name) return v;
+  }
+  RT_ASSERT(false && "unknown cluster counter");
+  return 0;
+}
+
+// ---- RingNodeView --------------------------------------------------------------------------
+
+Ownership RingNodeView::ownership(const dht::NodeId& key) const {
+  if (!node_.is_member()) return Ownership::unknown;
+  if (node_.successors().empty()) return Ownership::mine;
+  const auto& pred = node_.predecessor();
+  if (!pred) return Ownership::unknown;
+  return dht::in_half_open(key, pred->id, node_.self().id) ? Ownership::mine
+                                                            : Ownership::not_mine;
+}
+
+std::vector<dht::NodeRef> RingNodeView::successors() const {
+  if (!node_.is_member()) return {};
+  auto s = node_.successors();
+  return {s.begin(), s.end()};
+}
+
+bool RingNodeView::alone() const { return node_.is_member() && node_.successors().empty(); }
+
+// ---- construction --------------------------------------------------------------------------
+
+std::size_t ClusterNode::HashOf::operator()(const InfoHash& h) const {
+  std::uint64_t v;
+  std::memcpy(&v, h.data() + 4, sizeof v);  // info-hashes are SHA-1: any 8 bytes are uniform
+  return static_cast<std::size_t>(v);
+}
+
+ClusterNode::ClusterNode(const ClusterConfig& config, RingView& ring, TrackerService& service,
+                         SwarmStore& replica_store)
+    : config_(config),
+      ring_(ring),
+      service_(service),
+      replica_(replica_store),
+      counters_(std::make_unique<Counters>()) {
+  RT_ASSERT(config_.replicas >= 1);
+  RT_ASSERT(config_.outbox_max >= 2);
+}
+
+ClusterNode::~ClusterNode() = default;
+
+std::size_t ClusterNode::pending_count() const { return items_.size() + gate_waiters_.size(); }
+
+Ownership ClusterNode::ownership(const InfoHash& h) const { return ring_.ownership(key_of(h)); }
+
+// ---- requests from the front ends ----------------------------------------------------------
+
+void ClusterNode::announce(const AnnounceRequest& req, TimePoint now, AnnounceDone on_done) {
+  last_now_ = now;
+  const bool mine = ownership(req.info_hash) == Ownership::mine;
+  if (pending_count() >= config_.pending_max && (!mine || gated(req.info_hash))) {
+    ++counters_->busy_refusals;
+    on_done(Unexpected(std::string(kBusyReason)));
+    return;
+  }
+  if (mine) {
+    if (gated(req.info_hash)) {
+      ++counters_->gated_requests;
+      gate_waiters_.push_back([this, req, done = std::move(on_done)](TimePoint t) {
+        ++counters_->announces_local;
+        done(apply_announce(req, t));
+      });
+      return;
+    }
+    ++counters_->announces_local;
+    on_done(apply_announce(req, now));
+    return;
+  }
+  Item item;
+  item.key = req.info_hash;
+  item.is_announce = true;
+  item.request = req;
+  item.announce_done = std::move(on_done);
+  auto txid = add_item(std::move(item), now);
+  route_remote(now, txid, true);
+}
+
+void ClusterNode::scrape(const ScrapeRequest& req, TimePoint now, ScrapeDone on_done) {
+  last_now_ = now;
+  auto job = std::make_shared<ScrapeJob>();
+  job->done = std::move(on_done);
+  job->response.files.resize(req.info_hashes.size());
+  std::vector<std::size_t> remote;
+  for (std::size_t i = 0; i < req.info_hashes.size(); ++i) {
+    const auto& h = req.info_hashes[i];
+    if (ownership(h) == Ownership::mine && !gated(h)) {
+      ++counters_->scrapes_local;
+      job->response.files[i] = apply_scrape(h, now);
+    } else {
+      remote.push_back(i);
+    }
+  }
+  if (remote.empty()) {
+    job->finished = true;
+    job->done(std::move(job->response));
+    return;
+  }
+  if (pending_count() + remote.size() > config_.pending_max) {
+    ++counters_->busy_refusals;
+    job->finished = true;
+    job->done(Unexpected(std::string(kBusyReason)));
+    return;
+  }
+  job->parts_left = remote.size();
+  std::vector<std::uint32_t> txids;
+  for (auto i : remote) {
+    const auto& h = req.info_hashes[i];
+    if (ownership(h) == Ownership::mine) {  // gated: answered when the pull is done
+      ++counters_->gated_requests;
+      gate_waiters_.push_back([this, job, i, h](TimePoint t) {
+        if (job->finished) return;
+        ++counters_->scrapes_local;
+        job->response.files[i] = apply_scrape(h, t);
+        if (--job->parts_left == 0) {
+          job->finished = true;
+          job->done(std::move(job->response));
+        }
+      });
+      continue;
+    }
+    Item item;
+    item.key = h;
+    item.is_announce = false;
+    item.job = job;
+    item.index = i;
+    txids.push_back(add_item(std::move(item), now));
+  }
+  // Route after all items exist: a synchronous answer must not finish the job early.
+  for (auto txid : txids) {
+    if (items_.count(txid) != 0) route_remote(now, txid, true);
+  }
+}
+
+std::uint32_t ClusterNode::add_item(Item item, TimePoint now) {
+  std::uint32_t txid = txid_next_++;
+  while (txid == 0 || items_.count(txid) != 0) txid = txid_next_++;
+  item.deadline = now + config_.request_deadline;
+  deadlines_.emplace(item.deadline, txid);
+  items_.emplace(txid, std::move(item));
+  return txid;
+}
+
+std::optional<dht::NodeRef> ClusterNode::cached_owner(const InfoHash& h, TimePoint now) const {
+  auto it = owner_cache_.find(h);
+  if (it == owner_cache_.end() || it->second.expires <= now) return std::nullopt;
+  if (is_suspect(it->second.owner.id, now)) return std::nullopt;
+  return it->second.owner;
+}
+
+void ClusterNode::route_remote(TimePoint now, std::uint32_t txid, bool use_cache) {
+  auto it = items_.find(txid);
+  if (it == items_.end()) return;
+  const InfoHash key = it->second.key;
+  if (use_cache) {
+    if (auto owner = cached_owner(key, now)) {
+      ++counters_->owner_cache_hits;
+      on_owner(now, txid, *owner);
+      return;
+    }
+    ++counters_->owner_cache_misses;
+  }
+  auto w = lookup_waiters_.find(key);
+  if (w != lookup_waiters_.end()) {
+    w->second.second.push_back(txid);
+    return;
+  }
+  ++counters_->lookups_started;
+  // Register the waiter before starting: the ring may report the result from inside the call.
+  auto& slot = lookup_waiters_[key];
+  slot.second.push_back(txid);
+  const dht::LookupId id = ring_.start_lookup(now, key_of(key));
+  slot.first = id;
+  lookups_[id] = key;
+}
+
+void ClusterNode::handle_lookup(TimePoint now, dht::LookupId id,
+                                const std::optional<dht::NodeRef>& owner) {
+  last_now_ = now;
+  auto l = lookups_.find(id);
+  if (l == lookups_.end()) return;
+  const InfoHash key = l->second;
+  lookups_.erase(l);
+  auto w = lookup_waiters_.find(key);
+  if (w == lookup_waiters_.end() || w->second.first != id) return;
+  auto txids = std::move(w->second.second);
+  lookup_waiters_.erase(w);
+  if (!owner) {
+    ++counters_->lookups_failed;
+    for (auto txid : txids) fail_item(txid, kNoOwnerReason);
+    return;
+  }
+  if (!same_node(*owner, ring_.self())) {
+    if (owner_cache_.size() >= config_.owner_cache_max) {
+      // Drop expired entries first; if none, forget everything (entries are only hints).
+      std::erase_if(owner_cache_, [&](const auto& e) { return e.second.expires <= now; });
+      if (owner_cache_.size() >= config_.owner_cache_max) owner_cache_.clear();
+    }
+    owner_cache_[key] = CacheEntry{*owner, now + config_.owner_cache_ttl};
+  }
+  for (auto txid : txids) on_owner(now, txid, *owner);
+}
+
+void ClusterNode::on_owner(TimePoint now, std::uint32_t txid, const dht::NodeRef& owner) {
+  if (items_.count(txid) == 0) return;
+  if (same_node(owner, ring_.self())) {
+    // The ring says this node owns the key although its own view did not (predecessor unknown,
+    // or just changed): serve it here, like a forwarded request.
+    serve_item_here(now, txid);
+    return;
+  }
+  enqueue_forward(owner, txid);
+}
+
+void ClusterNode::serve_item_here(TimePoint now, std::uint32_t txid) {
+  auto it = items_.find(txid);
+  if (it == items_.end()) return;
+  if (gated(it->second.key)) {
+    ++counters_->gated_requests;
+    gate_waiters_.push_back([this, txid](TimePoint t) { serve_item_here(t, txid); });
+    return;
+  }
+  if (it->second.is_announce) {
+    ++counters_->announces_local;
+    auto r = apply_announce(it->second.request, now);
+    complete_announce(txid, std::move(r));
+  } else {
+    ++counters_->scrapes_local;
+    auto e = apply_scrape(it->second.key, now);
+    complete_scrape(txid, e);
+  }
+}
+
+void ClusterNode::enqueue_forward(const dht::NodeRef& to, std::uint32_t txid) {
+  auto it = items_.find(txid);
+  if (it == items_.end()) return;
+  Item& item = it->second;
+  item.sent_to = to;
+  auto open = std::find_if(open_forwards_.begin(), open_forwards_.end(),
+                           [&](const OpenForward& o) { return same_node(o.to, to); });
+  if (open == open_forwards_.end()) {
+    open_forwards_.push_back(OpenForward{to, {}, kEnvelopeBytesMax});
+    open = std::prev(open_forwards_.end());
+  }
+  std::size_t bytes;
+  if (item.is_announce) {
+    ForwardedAnnounce a{txid, item.request, false};
+    // BEP 23 compact answers carry no peer ids; the stores keep none either.
+    bytes = encoded_bytes_max(a);
+    open->batch.announces.push_back(std::move(a));
+    ++counters_->announces_forwarded;
+  } else {
+    ForwardedScrape s{txid, {item.key}};
+    bytes = encoded_bytes_max(s);
+    open->batch.scrapes.push_back(std::move(s));
+    ++counters_->scrapes_forwarded;
+  }
+  open->bytes += bytes;
+  if (open->bytes >= ClusterLimits::kBatchBytesTarget ||
+      open->batch.announces.size() + open->batch.scrapes.size() >=
+          ClusterLimits::kBatchItemsMax) {
+    ++counters_->forward_messages;
+    send(open->to, open->batch);
+    open_forwards_.erase(open);
+  }
+}
+
+void ClusterNode::complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string> r) {
+  auto it = items_.find(txid);
+  if (it == items_.end()) return;
+  auto done = std::move(it->second.announce_done);
+  deadlines_.erase({it->second.deadline, txid});
+  items_.erase(it);
+  done(std::move(r));
+}
+
+void ClusterNode::complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r) {
+  auto it = items_.find(txid);
+  if (it == items_.end()) return;
+  auto job = std::move(it->second.job);
+  const std::size_t index = it->second.index;
+  deadlines_.erase({it->second.deadline, txid});
+  items_.erase(it);
+  if (job->finished) return;
+  if (!r) {
+    // Never a wrong zero: one missing part fails the whole scrape.
+    job->finished = true;
+    job->done(Unexpected(r.error()));
+    return;
+  }
+  job->response.files[index] = *r;
+  if (--job->parts_left == 0) {
+    job->finished = true;
+    job->done(std::move(job->response));
+  }
+}
+
+void ClusterNode::fail_item(std::uint32_t txid, std::string_view reason) {
+  auto it = items_.find(txid);
+  if (it == items_.end()) return;
+  if (it->second.is_announce) {
+    complete_announce(txid, Unexpected(std::string(reason)));
+  } else {
+    complete_scrape(txid, Unexpected(std::string(reason)));
+  }
+}
+
+void ClusterNode::suspect(const dht::NodeId& id, TimePoint now) {
+  for (auto& s : suspects_) {
+    if (s.first == id) {
+      s.second = now + kSuspectFor;
+      return;
+    }
+  }
+  if (suspects_.size() >= kSuspectsMax) {
+    auto oldest = std::min_element(suspects_.begin(), suspects_.end(),
+                                   [](const auto& a, const auto& b) { return a.second < b.second; });
+    suspects_.erase(oldest);
+  }
+  suspects_.emplace_back(id, now + kSuspectFor);
+}
+
+bool ClusterNode::is_suspect(const dht::NodeId& id, TimePoint now) const {
+  return std::any_of(suspects_.begin(), suspects_.end(),
+                     [&](const auto& s) { return s.first == id && s.second > now; });
+}
+
+// ---- serving as owner ----------------------------------------------------------------------
+
+bool ClusterNode::gated(const InfoHash& h) const {
+  return pull_.active && dht::in_half_open(key_of(h), pull_.from, pull_.to);
+}
+
+void ClusterNode::ensure_owned(const InfoHash& h, TimePoint now) {
+  // Promotion is also lazy: a key served here whose swarm still sits in the replica store (the
+  // predecessor just died, the batch promotion has not reached it) is moved before use.
+  auto snap = replica_.export_swarm(h, now);
+  if (!snap) return;
+  service_.store().merge_swarm(*snap, now);
+  replica_.erase_swarm(h);
+  replica_seen_.erase(h);
+  ++counters_->promoted;
+  if (!last_targets_.empty()) {
+    // Re-replicate so that r_d copies exist again (one queued transfer collects them all).
+    if (transfers_.empty() || transfers_.back().purpose != TransferPurpose::sync ||
+        transfers_.back().next != 0 || transfers_.back().targets != last_targets_) {
+      Transfer t;
+      t.purpose = TransferPurpose::sync;
+      t.targets = last_targets_;
+      transfers_.push_back(std::move(t));
+    }
+    transfers_.back().hashes.push_back(h);
+  }
+}
+
+Expected<AnnounceResponse, std::string> ClusterNode::apply_announce(const AnnounceRequest& req,
+                                                                    TimePoint now) {
+  ensure_owned(req.info_hash, now);
+  auto r = service_.apply_announce(req, now);
+  if (r) record_delta(req, r->result.downloaded, now);
+  return r;
+}
+
+ScrapeEntry ClusterNode::apply_scrape(const InfoHash& h, TimePoint now) {
+  ensure_owned(h, now);
+  ScrapeRequest one;
+  one.info_hashes.push_back(h);
+  return service_.apply_scrape(one, now).files.at(0);
+}
+
+void ClusterNode::on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatch batch) {
+  for (const auto& a : batch.announces) answer_forwarded_announce(now, from, a);
+  for (const auto& s : batch.scrapes) answer_forwarded_scrape(now, from, s);
+}
+
+void ClusterNode::answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
+                                            const ForwardedAnnounce& a) {
+  // Unknown ownership (predecessor unknown) is accepted: the sender's lookup ended here.
+  if (ownership(a.request.info_hash) == Ownership::not_mine) {
+    ++counters_->not_owner_sent;
+    add_reply(from, AnnounceReply{a.txid, ReplyStatus::not_owner, {}, {}});
+    return;
+  }
+  if (gated(a.request.info_hash)) {
+    if (gate_waiters_.size() >= config_.pending_max) return;  // the sender times out
+    ++counters_->gated_requests;
+    gate_waiters_.push_back(
+        [this, from, a](TimePoint t) { answer_forwarded_announce(t, from, a); });
+    return;
+  }
+  ++counters_->served_for_others;
+  auto r = apply_announce(a.request, now);
+  AnnounceReply reply;
+  reply.txid = a.txid;
+  if (r) {
+    reply.response = std::move(*r);
+    if (!a.want_peer_ids) {
+      for (auto& p : reply.response.result.peers) p.peer_id = {};
+    }
+  } else {
+    reply.status = ReplyStatus::failure;
+    reply.failure = r.error();
+  }
+  add_reply(from, std::move(reply));
+}
+
+void ClusterNode::answer_forwarded_scrape(TimePoint now, const dht::NodeRef& from,
+                                          const ForwardedScrape& s) {
+  for (const auto& h : s.info_hashes) {
+    if (ownership(h) == Ownership::not_mine) {
+      ++counters_->not_owner_sent;
+      add_reply(from, ScrapeReply{s.txid, ReplyStatus::not_owner, {}, {}});
+      return;
+    }
+  }
+  for (const auto& h : s.info_hashes) {
+    if (gated(h)) {
+      if (gate_waiters_.size() >= config_.pending_max) return;
+      ++counters_->gated_requests;
+      gate_waiters_.push_back([this, from, s](TimePoint t) { answer_forwarded_scrape(t, from, s); });
+      return;
+    }
+  }
+  ++counters_->served_for_others;
+  ScrapeReply reply;
+  reply.txid = s.txid;
+  for (const auto& h : s.info_hashes) reply.files.push_back(apply_scrape(h, now));
+  add_reply(from, std::move(reply));
+}
+
+void ClusterNode::add_reply(const dht::NodeRef& to, AnnounceReply r) {
+  auto open = std::find_if(open_replies_.begin(), open_replies_.end(),
+                           [&](const OpenReply& o) { return same_node(o.to, to); });
+  if (open == open_replies_.end()) {
+    open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax});
+    open = std::prev(open_replies_.end());
+  }
+  const std::size_t bytes = encoded_bytes_max(r);
+  if (open->bytes + bytes > ClusterLimits::kPayloadBytesMax ||
+      open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
+    send(open->to, open->batch);
+    open->batch = {};
+    open->bytes = kEnvelopeBytesMax;
+  }
+  open->bytes += bytes;
+  open->batch.announces.push_back(std::move(r));
+}
+
+void ClusterNode::add_reply(const dht::NodeRef& to, ScrapeReply r) {
+  auto open = std::find_if(open_replies_.begin(), open_replies_.end(),
+                           [&](const OpenReply& o) { return same_node(o.to, to); });
+  if (open == open_replies_.end()) {
+    open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax});
+    open = std::prev(open_replies_.end());
+  }
+  const std::size_t bytes = encoded_bytes_max(r);
+  if (open->bytes + bytes > ClusterLimits::kPayloadBytesMax ||
+      open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
+    send(open->to, open->batch);
+    open->batch = {};
+    open->bytes = kEnvelopeBytesMax;
+  }
+  open->bytes += bytes;
+  open->batch.scrapes.push_back(std::move(r));
+}
+
+void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, const ReplyBatch& batch) {
+  auto take = [&](std::uint32_t txid, bool announce) -> Item* {
+    auto it = items_.find(txid);
+    if (it == items_.end() || it->second.is_announce != announce || !it->second.sent_to ||
+        !same_node(*it->second.sent_to, from)) {
+      ++counters_->stale_replies;
+      return nullptr;
+    }
+    return &it->second;
+  };
+  auto not_owner = [&](std::uint32_t txid, Item& item) {
+    owner_cache_.erase(item.key);
+    if (item.not_owner_retries >= 1) {
+      ++counters_->not_owner_failures;
+      fail_item(txid, kMovingReason);
+      return;
+    }
+    ++item.not_owner_retries;
+    ++counters_->not_owner_retries;
+    item.sent_to.reset();
+    route_remote(now, txid, false);
+  };
+  for (const auto& r : batch.announces) {
+    Item* item = take(r.txid, true);
+    if (!item) continue;
+    switch (r.status) {
+      case ReplyStatus::ok:
+        ++counters_->answered_remote;
+        complete_announce(r.txid, r.response);
+        break;
+      case ReplyStatus::failure:
+        ++counters_->remote_failures;
+        complete_announce(r.txid, Unexpected(r.failure));
+        break;
+      case ReplyStatus::not_owner:
+        not_owner(r.txid, *item);
+        break;
+    }
+  }
+  for (const auto& r : batch.scrapes) {
+    Item* item = take(r.txid, false);
+    if (!item) continue;
+    switch (r.status) {
+      case ReplyStatus::ok:
+        if (r.files.size() != 1 || r.files[0].info_hash != item->key) {
+          ++counters_->bad_replies;
+          fail_item(r.txid, kNoOwnerReason);
+          break;
+        }
+        ++counters_->answered_remote;
+        complete_scrape(r.txid, r.files[0]);
+        break;
+      case ReplyStatus::failure:
+        ++counters_->remote_failures;
+        complete_scrape(r.txid, Unexpected(r.failure));
+        break;
+      case ReplyStatus::not_owner:
+        not_owner(r.txid, *item);
+        break;
+    }
+  }
+}
+
+// ---- messages from the ring ----------------------------------------------------------------
+
+void ClusterNode::handle_ring_event(TimePoint now, const dht::RingEvent& event) {
+  if (auto* a = std::get_if<dht::ring_event::AppReceived>(&event)) {
+    handle_app(now, a->from, a->payload);
+  } else if (auto* l = std::get_if<dht::ring_event::LookupCompleted>(&event)) {
+    handle_lookup(now, l->id, l->owner);
+  } else if (std::holds_alternative<dht::ring_event::OwnedRangeChanged>(event) ||
+             std::holds_alternative<dht::ring_event::SuccessorsChanged>(event) ||
+             std::holds_alternative<dht::ring_event::Joined>(event)) {
+    handle_ring_change(now);
+  }
+}
+
+void ClusterNode::handle_app(TimePoint now, const dht::NodeRef& from, std::string_view payload) {
+  last_now_ = now;
+  auto m = decode_cluster_message(payload);
+  if (!m) {
+    ++counters_->malformed;
+    return;
+  }
+  if (auto* f = std::get_if<ForwardBatch>(&*m)) {
+    on_forward(now, from, std::move(*f));
+  } else if (auto* r = std::get_if<ReplyBatch>(&*m)) {
+    on_reply(now, from, *r);
+  } else if (auto* rep = std::get_if<Replicate>(&*m)) {
+    on_replicate(now, from, *rep);
+  } else if (auto* p = std::get_if<PullRequest>(&*m)) {
+    on_pull(now, from, *p);
+  } else if (auto* d = std::get_if<TransferDone>(&*m)) {
+    on_done(now, from, *d);
+  } else if (auto* a = std::get_if<TransferAck>(&*m)) {
+    if (leaving_ && a->txid == handoff_txid_) {
+      ++counters_->handoff_acks;
+      handoff_acked_ = true;
+    }
+  }
+}
+
+void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& /*from*/, const Replicate& m) {
+  if (m.purpose == TransferPurpose::handoff) ++counters_->handoffs_received;
+  for (const auto& d : m.swarms) {
+    const InfoHash& h = d.snapshot.info_hash;
+    // Whoever sent it, a swarm lands where this node's own view says it belongs: a sender with
+    // a stale view (a node that does not know about a join yet) must not hide data here.
+    const bool mine = ownership(h) == Ownership::mine;
+    SwarmStore& store = mine ? service_.store() : replica_;
+    if (mine) ensure_owned(h, now);
+    store.merge_swarm(d.snapshot, now);
+    for (const auto& gone : d.gone) {
+      AnnounceRequest stop;
+      stop.info_hash = h;
+      stop.peer = gone;
+      stop.event = AnnounceEvent::stopped;
+      stop.numwant = 0;
+      if (store.announce(stop, now)) ++counters_->replica_gone_applied;
+    }
+    if (!mine) replica_seen_[h] = now;
+    ++counters_->replica_swarms_merged;
+  }
+}
+
+void ClusterNode::on_pull(TimePoint now, const dht::NodeRef& from, const PullRequest& m) {
+  ++counters_->pulls_served;
+  Transfer t;
+  t.purpose = TransferPurpose::pull;
+  t.txid = m.txid;
+  t.targets.push_back(from);
+  t.send_done = true;
+  t.include_replicas = true;
+  auto collect = [&](const InfoHash& h) {
+    if (dht::in_half_open(key_of(h), m.from, m.to)) t.hashes.push_back(h);
+  };
+  service_.store().for_each_info_hash(collect);
+  replica_.for_each_info_hash(collect);
+  std::sort(t.hashes.begin(), t.hashes.end());
+  t.hashes.erase(std::unique(t.hashes.begin(), t.hashes.end()), t.hashes.end());
+  // A joiner waits for this answer: serve it before the background syncs.
+  transfers_.push_front(std::move(t));
+  (void)now;
+}
+
+void ClusterNode::on_done(TimePoint now, const dht::NodeRef& from, const TransferDone& m) {
+  if (m.purpose == TransferPurpose::pull) {
+    if (pull_.active && m.txid == pull_.txid) {
+      ++counters_->pulls_completed;
+      release_gate(now);
+    }
+  } else if (m.purpose == TransferPurpose::handoff) {
+    send(from, TransferAck{m.txid});
+  }
+}
+
+void ClusterNode::release_gate(TimePoint now) {
+  pull_.active = false;
+  pull_.deadline = TimePoint::max();
+  auto waiters = std::move(gate_waiters_);
+  gate_waiters_.clear();
+  for (auto& w : waiters) w(now);
+}
+
+// ---- ring changes --------------------------------------------------------------------------
+
+std::vector<dht::NodeRef> ClusterNode::replica_targets() const {
+  auto succ = ring_.successors();
+  if (succ.size() > config_.replicas - 1) succ.resize(config_.replicas - 1);
+  return succ;
+}
+
+void ClusterNode::handle_ring_change(TimePoint now) {
+  last_now_ = now;
+  if (next_housekeeping_ == TimePoint::max()) next_housekeeping_ = now + kHousekeepingPeriod;
+  if (next_sync_ == TimePoint::max()) next_sync_ = now + config_.sync_period;
+
+  // New replica successors get every owned swarm (the others already have them).
+  auto targets = replica_targets();
+  std::vector<dht::NodeRef> fresh;
+  for (const auto& t : targets) {
+    if (std::none_of(last_targets_.begin(), last_targets_.end(),
+                     [&](const dht::NodeRef& o) { return same_node(o, t); }))
+      fresh.push_back(t);
+  }
+  last_targets_ = targets;
+  if (!fresh.empty()) start_sync(now, std::move(fresh));
+
+  const bool alone = ring_.alone();
+  const auto pred = ring_.predecessor();
+  const bool pred_changed =
+      pred && (!last_pred_ || last_pred_->id != pred->id || was_alone_ != alone);
+  if (alone && !was_alone_) reconcile_needed_ = true;
+  if (pred_changed) {
+    reconcile_needed_ = true;
+    if (last_pred_ && !alone &&
+        dht::in_open(pred->id, last_pred_->id, ring_.self().id)) {
+      // The range shrank: a node joined before us. Give it what we hold of its range (it pulls
+      // too, but announces we applied meanwhile would otherwise only reach it with the sync).
+      Transfer t;
+      t.purpose = TransferPurpose::handoff;
+      t.targets.push_back(*pred);
+      t.include_replicas = true;
+      auto collect = [&](const InfoHash& h) {
+        if (dht::in_half_open(key_of(h), last_pred_->id, pred->id)) t.hashes.push_back(h);
+      };
+      service_.store().for_each_info_hash(collect);
+      if (!t.hashes.empty()) {
+        ++counters_->handoffs_sent;
+        transfers_.push_back(std::move(t));
+      }
+    }
+  }
+  if (pred) last_pred_ = pred;
+  was_alone_ = alone;
+
+  // The join pull: once, when this node first learns its range and has someone to ask.
+  if (!pull_.done_once) {
+    if (alone) {
+      pull_.done_once = true;
+    } else if (pred && !targets.empty()) {
+      pull_.done_once = true;
+      pull_.active = true;
+      pull_.txid = txid_next_++;
+      pull_.from = pred->id;
+      pull_.to = ring_.self().id;
+      pull_.deadline = now + config_.pull_timeout;
+      ++counters_->pulls_started;
+      send(targets.front(), PullRequest{pull_.txid, pull_.from, pull_.to});
+    }
+  }
+  if (reconcile_needed_) reconcile(now);
+}
+
+void ClusterNode::reconcile(TimePoint now) {
+  (void)now;
+  reconcile_needed_ = false;
+  const bool alone = ring_.alone();
+  if (!alone && !ring_.predecessor()) return;  // range unknown: wait
+  moves_.clear();
+  replica_.for_each_info_hash([&](const InfoHash& h) {
+    if (ownership(h) == Ownership::mine) moves_.emplace_back(h, true);
+  });
+  service_.store().for_each_info_hash([&](const InfoHash& h) {
+    if (ownership(h) == Ownership::not_mine) moves_.emplace_back(h, false);
+  });
+}
+
+void ClusterNode::start_sync(TimePoint now, std::vector<dht::NodeRef> targets) {
+  (void)now;
+  Transfer t;
+  t.purpose = TransferPurpose::sync;
+  t.targets = std::move(targets);
+  service_.store().for_each_info_hash([&](const InfoHash& h) {
+    if (ownership(h) == Ownership::mine) t.hashes.push_back(h);
+  });
+  ++counters_->sync_passes;
+  if (!t.hashes.empty()) transfers_.push_back(std::move(t));
+}
+
+void ClusterNode::begin_leave(TimePoint now) {
+  last_now_ = now;
+  leaving_ = true;
+  handoff_acked_ = false;
+  auto succ = ring_.successors();
+  if (succ.empty()) {
+    handoff_acked_ = true;  // alone: nobody to give the swarms to
+    return;
+  }
+  Transfer t;
+  t.purpose = TransferPurpose::handoff;
+  t.txid = handoff_txid_ = txid_next_++;
+  t.targets.push_back(succ.front());
+  t.send_done = true;
+  service_.store().for_each_info_hash([&](const InfoHash& h) { t.hashes.push_back(h); });
+  ++counters_->handoffs_sent;
+  transfers_.push_front(std::move(t));
+  handoff_deadline_ = now + config_.handoff_timeout;
+}
+
+bool ClusterNode::leave_ready(TimePoint now) const {
+  return leaving_ && (handoff_acked_ || now >= handoff_deadline_);
+}
+
+// ---- replication ---------------------------------------------------------------------------
+
+void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloaded,
+                               TimePoint now) {
+  if (config_.replicas <= 1 || last_targets_.empty()) return;
+  auto& d = delta_[req.info_hash];
+  d.downloaded = std::max(d.downloaded, downloaded);
+  auto peer = std::find_if(d.peers.begin(), d.peers.end(),
+                           [&](const DeltaPeer& p) { return p.address == req.peer; });
+  if (req.event == AnnounceEvent::stopped) {
+    if (peer != d.peers.end()) {
+      d.peers.erase(peer);
+      --delta_peers_;
+    }
+    if (std::find(d.gone.begin(), d.gone.end(), req.peer) == d.gone.end())
+      d.gone.push_back(req.peer);
+  } else {
+    std::erase(d.gone, req.peer);
+    if (peer != d.peers.end()) {
+      peer->peer_id = req.peer_id;
+      peer->seeder = req.left == 0;
+      peer->at = now;
+    } else if (delta_peers_ < config_.delta_peers_max) {
+      d.peers.push_back(DeltaPeer{req.peer, req.peer_id, req.left == 0, now});
+      ++delta_peers_;
+    } else {
+      ++counters_->delta_dropped;
+    }
+  }
+  if (delta_due_ == TimePoint::max()) delta_due_ = now + config_.replicate_period;
+}
+
+void ClusterNode::flush_deltas(TimePoint now) {
+  delta_due_ = TimePoint::max();
+  if (delta_.empty()) return;
+  auto targets = last_targets_;
+  std::vector<SwarmDelta> swarms;
+  swarms.reserve(delta_.size());
+  for (auto& [h, d] : delta_) {
+    SwarmDelta s;
+    s.snapshot.info_hash = h;
+    s.snapshot.downloaded = d.downloaded;
+    for (const auto& p : d.peers) {
+      SnapshotPeer sp;
+      sp.address = p.address;
+      sp.peer_id = p.peer_id;
+      sp.seeder = p.seeder;
+      sp.remaining_ttl = config_.peer_ttl - (now - p.at);
+      if (sp.remaining_ttl > Duration::zero()) s.snapshot.peers.push_back(sp);
+    }
+    s.gone = std::move(d.gone);
+    swarms.push_back(std::move(s));
+  }
+  delta_.clear();
+  delta_peers_ = 0;
+  if (!targets.empty()) send_swarms(targets, TransferPurpose::delta, 0, swarms);
+}
+
+void ClusterNode::send_swarms(const std::vector<dht::NodeRef>& targets, TransferPurpose purpose,
+                              std::uint32_t txid, std::vector<SwarmDelta>& swarms) {
+  Replicate msg;
+  msg.purpose = purpose;
+  msg.txid = txid;
+  std::size_t bytes = kEnvelopeBytesMax;
+  auto flush = [&] {
+    if (msg.swarms.empty()) return;
+    for (const auto& t : targets) {
+      ++counters_->replicate_messages;
+      counters_->replicated_swarms += msg.swarms.size();
+      send(t, msg);
+    }
+    msg.swarms.clear();
+    bytes = kEnvelopeBytesMax;
+  };
+  for (auto& s : swarms) {
+    // A swarm too big for one chunk travels in slices: merging is a union, so slices add up.
+    std::size_t peer_next = 0;
+    do {
+      SwarmDelta part;
+      part.snapshot.info_hash = s.snapshot.info_hash;
+      part.snapshot.downloaded = s.snapshot.downloaded;
+      if (peer_next == 0) part.gone = std::move(s.gone);
+      std::size_t part_bytes = encoded_bytes_max(part);
+      if (bytes + part_bytes > ClusterLimits::kReplicateChunkBytes) flush();
+      while (peer_next < s.snapshot.peers.size() &&
+             bytes + part_bytes + kSnapshotPeerBytesMax <= ClusterLimits::kReplicateChunkBytes) {
+        part.snapshot.peers.push_back(s.snapshot.peers[peer_next++]);
+        part_bytes += kSnapshotPeerBytesMax;
+      }
+      bytes += part_bytes;
+      msg.swarms.push_back(std::move(part));
+      if (msg.swarms.size() >= ClusterLimits::kSwarmsPerMessageMax) flush();
+    } while (peer_next < s.snapshot.peers.size());
+  }
+  flush();
+}
+
+void ClusterNode::run_transfers(TimePoint now, std::size_t& budget) {
+  while (budget > 0 && !transfers_.empty() && outbox_has_room()) {
+    Transfer& t = transfers_.front();
+    std::vector<SwarmDelta> swarms;
+    while (budget > 0 && t.next < t.hashes.size()) {
+      const InfoHash& h = t.hashes[t.next++];
+      --budget;
+      if (auto s = service_.store().export_swarm(h, now)) swarms.push_back(SwarmDelta{*s, {}});
+      if (t.include_replicas) {
+        if (auto s = replica_.export_swarm(h, now)) swarms.push_back(SwarmDelta{*s, {}});
+      }
+    }
+    t.sent += static_cast<std::uint32_t>(swarms.size());
+    send_swarms(t.targets, t.purpose, t.txid, swarms);
+    if (t.next >= t.hashes.size()) {
+      if (t.send_done) {
+        for (const auto& target : t.targets) send(target, TransferDone{t.txid, t.purpose, t.sent});
+      }
+      transfers_.pop_front();
+    }
+  }
+}
+
+void ClusterNode::run_moves(TimePoint now, std::size_t& budget) {
+  while (budget > 0 && !moves_.empty()) {
+    auto [h, promote] = moves_.back();
+    moves_.pop_back();
+    --budget;
+    if (promote) {
+      if (ownership(h) == Ownership::mine) ensure_owned(h, now);
+    } else if (ownership(h) == Ownership::not_mine) {
+      // Keep it as a replica: the new owner's range was ours, so we are its first successor.
+      if (auto s = service_.store().export_swarm(h, now)) {
+        replica_.merge_swarm(*s, now);
+        replica_seen_[h] = now;
+        ++counters_->demoted;
+      }
+      service_.store().erase_swarm(h);
+    }
+  }
+}
+
+void ClusterNode::run_drops(TimePoint now, std::size_t& budget) {
+  if (drop_queue_.empty()) {
+    // A new pass over a stable list of keys (the map may change between ticks). Swarms that
+    // reached the replica store without a stamp get one now.
+    replica_.for_each_info_hash([&](const InfoHash& h) { replica_seen_.try_emplace(h, now); });
+    drop_queue_.reserve(replica_seen_.size());
+    for (const auto& e : replica_seen_) drop_queue_.push_back(e.first);
+    return;
+  }
+  while (budget > 0 && !drop_queue_.empty()) {
+    InfoHash h = drop_queue_.back();
+    drop_queue_.pop_back();
+    --budget;
+    auto it = replica_seen_.find(h);
+    if (it == replica_seen_.end()) continue;
+    if (ownership(h) == Ownership::mine) {
+      ensure_owned(h, now);
+      continue;
+    }
+    if (it->second + config_.replica_grace <= now) {
+      if (replica_.erase_swarm(h)) ++counters_->replica_dropped;
+      replica_seen_.erase(it);
+    }
+  }
+}
+
+// ---- time ----------------------------------------------------------------------------------
+
+void ClusterNode::handle_timeout(TimePoint now) {
+  last_now_ = now;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const std::uint32_t txid = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    auto it = items_.find(txid);
+    if (it != items_.end() && it->second.sent_to) {
+      suspect(it->second.sent_to->id, now);
+      owner_cache_.erase(it->second.key);
+    }
+    ++counters_->timeouts;
+    fail_item(txid, kTimeoutReason);
+  }
+  if (pull_.active && now >= pull_.deadline) {
+    ++counters_->pull_timeouts;
+    release_gate(now);
+  }
+  if (now >= delta_due_) flush_deltas(now);
+  if (now >= next_sync_) {
+    next_sync_ = now + config_.sync_period;
+    // A full pass is queued only when the previous one finished: bounded work whatever the size.
+    const bool sync_running = std::any_of(transfers_.begin(), transfers_.end(), [](const auto& t) {
+      return t.purpose == TransferPurpose::sync;
+    });
+    if (!sync_running && !last_targets_.empty()) start_sync(now, last_targets_);
+  }
+  std::size_t budget = config_.swarms_per_tick;
+  run_moves(now, budget);
+  run_transfers(now, budget);
+  if (now >= next_housekeeping_) {
+    next_housekeeping_ = now + kHousekeepingPeriod;
+    replica_.sweep(now, config_.swarms_per_tick);
+    std::size_t drop_budget = config_.swarms_per_tick;
+    run_drops(now, drop_budget);
+  }
+}
+
+TimePoint ClusterNode::next_timeout() const {
+  TimePoint t = TimePoint::max();
+  if (!deadlines_.empty()) t = std::min(t, deadlines_.begin()->first);
+  if (pull_.active) t = std::min(t, pull_.deadline);
+  t = std::min(t, delta_due_);
+  t = std::min(t, next_sync_);
+  t = std::min(t, next_housekeeping_);
+  if (leaving_ && !handoff_acked_) t = std::min(t, handoff_deadline_);
+  if (!moves_.empty() || (!transfers_.empty() && outbox_has_room())) t = std::min(t, last_now_);
+  return t;
+}
+
+// ---- output --------------------------------------------------------------------------------
+
+void ClusterNode::send(const dht::NodeRef& to, const ClusterMessage& m) {
+  if (outbox_.size() >= config_.outbox_max) {
+    ++counters_->outbox_dropped;
+    return;
+  }
+  AppTransmit t;
+  t.to = to;
+  encode_cluster_message(m, t.payload);
+  RT_ASSERT(t.payload.size() <= ClusterLimits::kPayloadBytesMax);
+  outbox_.push_back(std::move(t));
+}
+
+void ClusterNode::flush_open() {
+  for (auto& o : open_forwards_) {
+    ++counters_->forward_messages;
+    send(o.to, o.batch);
+  }
+  open_forwards_.clear();
+  for (auto& o : open_replies_) send(o.to, o.batch);
+  open_replies_.clear();
+}
+
+std::optional<AppTransmit> ClusterNode::poll_app() {
+  flush_open();
+  if (outbox_.empty()) return std::nullopt;
+  AppTransmit t = std::move(outbox_.front());
+  outbox_.pop_front();
+  return t;
+}
+
+}  // namespace ringtracker::tracker

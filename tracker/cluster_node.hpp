@@ -1,0 +1,355 @@
+// ClusterNode: the data layer that makes ring members one tracker. It routes every announce and
+// scrape to the owner of its info-hash (this node's store, or one batched ring RPC), streams
+// announce deltas to the owner's replica successors, promotes replicas when a predecessor dies,
+// pulls its range when it joins and pushes it when it leaves. Sans-IO: it owns no socket and no
+// clock, and it does not run the ring (RingNode does; it sees the ring through RingView).
+//
+// Calling contract (the shape of RingNode's):
+//   1. inputs, each with the current time: announce()/scrape() from the front ends;
+//      handle_ring_event() (or the handle_app/handle_lookup/handle_ring_change it dispatches to)
+//      for every event RingNode emits; handle_timeout() when next_timeout() is due;
+//      begin_leave() before a graceful RingNode::leave();
+//   2. after every input, drain poll_app() until empty and hand each payload to
+//      RingNode::send_app(now, to.address, payload) (then drain RingNode as usual);
+//   3. re-arm one timer for next_timeout().
+// Completion callbacks run from inside these calls; they must not call back into the node.
+// The owned store is swept by TrackerService::tick() as on a lone node; the replica store is
+// swept here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/clock.hpp"
+#include "dht/node_id.hpp"
+#include "dht/ring_node.hpp"
+#include "tracker/cluster_messages.hpp"
+#include "tracker/request_handler.hpp"
+#include "tracker/swarm_store.hpp"
+#include "tracker/tracker_service.hpp"
+
+namespace ringtracker::tracker {
+
+/// Whether this node owns a key, as far as it knows.
+enum class Ownership : std::uint8_t {
+  mine,      // key in (predecessor, self], or this node is alone on the ring
+  not_mine,  // key outside (predecessor, self]
+  unknown,   // predecessor unknown (e.g. it just died) or not a ring member yet
+};
+
+/// What ClusterNode needs from the ring. RingNodeView implements it over RingNode; unit tests
+/// fake it.
+class RingView {
+ public:
+  virtual ~RingView() = default;
+  virtual const dht::NodeRef& self() const = 0;
+  virtual Ownership ownership(const dht::NodeId& key) const = 0;
+  virtual std::optional<dht::NodeRef> predecessor() const = 0;
+  /// Nearest first; empty when alone or not a member.
+  virtual std::vector<dht::NodeRef> successors() const = 0;
+  /// True when this node is a member and the whole ring (owns every key).
+  virtual bool alone() const = 0;
+  /// Starts an iterative lookup of successor(key); the result must reach
+  /// ClusterNode::handle_lookup() with the returned id (RingNode reports it as LookupCompleted).
+  virtual dht::LookupId start_lookup(TimePoint now, const dht::NodeId& key) = 0;
+};
+
+/// RingView over a RingNode. `node` must outlive the view.
+class RingNodeView final : public RingView {
+ public:
+  explicit RingNodeView(dht::RingNode& node) : node_(node) {}
+  const dht::NodeRef& self() const override { return node_.self(); }
+  Ownership ownership(const dht::NodeId& key) const override;
+  std::optional<dht::NodeRef> predecessor() const override { return node_.predecessor(); }
+  std::vector<dht::NodeRef> successors() const override;
+  bool alone() const override;
+  dht::LookupId start_lookup(TimePoint now, const dht::NodeId& key) override {
+    return node_.start_lookup(now, key);
+  }
+
+ private:
+  dht::RingNode& node_;
+};
+
+struct ClusterConfig {
+  /// r_d: copies of each swarm (owner + r_d - 1 successors). Survives r_d - 1 consecutive
+  /// crashes at once.
+  std::size_t replicas = 3;
+  /// A request not answered by the ring within this is failed with kTimeoutReason. Below the
+  /// usual client timeouts (HTTP 15 s, BEP 15 first retry 15 s) and above a few ring RTTs.
+  Duration request_deadline = Milliseconds(1500);
+  /// Announce deltas are batched per owner and sent this often.
+  Duration replicate_period = Milliseconds(100);
+  /// Every owned swarm is re-pushed to the replicas this often (repairs lost deltas).
+  Duration sync_period = Seconds(30);
+  /// A replica not refreshed (by delta or sync) for this long is no longer ours: dropped.
+  /// Must exceed sync_period by a margin for loss.
+  Duration replica_grace = Seconds(120);
+  /// A joining node answers its range only after its pull finished or this passed.
+  Duration pull_timeout = Milliseconds(1000);
+  /// begin_leave() is done when the successor confirmed the handoff or this passed.
+  Duration handoff_timeout = Seconds(3);
+  /// Peers live this long after an announce (SwarmLimits::peer_ttl of both stores).
+  Duration peer_ttl = Seconds(2700);
+  /// Swarms exported, moved or dropped per handle_timeout(): the loop never stalls.
+  std::size_t swarms_per_tick = 512;
+  /// Requests waiting for the ring at once; more are refused with kBusyReason.
+  std::size_t pending_max = 8192;
+  /// Payloads waiting in poll_app(); more are dropped and counted (the ring repairs them:
+  /// requests time out, sync re-sends swarms).
+  std::size_t outbox_max = 4096;
+  /// Info-hash -> owner entries remembered, and for how long.
+  std::size_t owner_cache_max = 65536;
+  Duration owner_cache_ttl = Seconds(30);
+  /// Announce-delta peers buffered between two replication ticks; more wait for the sync.
+  std::size_t delta_peers_max = 65536;
+};
+
+struct AppTransmit {
+  dht::NodeRef to;
+  std::string payload;
+};
+
+class ClusterNode final : public RequestHandler {
+ public:
+  static constexpr std::string_view kTimeoutReason =
+      "tracker ring did not answer in time, retry";
+  static constexpr std::string_view kBusyReason = "tracker busy, retry";
+  static constexpr std::string_view kNoOwnerReason =
+      "tracker ring could not find the owner of this torrent, retry";
+  static constexpr std::string_view kMovingReason =
+      "tracker ring is moving this torrent between nodes, retry";
+  /// Nodes that timed out are not used from the owner cache for this long.
+  static constexpr Duration kSuspectFor = Seconds(10);
+  static constexpr std::size_t kSuspectsMax = 64;
+  /// Replica upkeep (sweep, drop pass) runs this often.
+  static constexpr Duration kHousekeepingPeriod = Seconds(1);
+
+  /// `ring`, `service` (with its owned store) and `replica_store` must outlive the node.
+  ClusterNode(const ClusterConfig& config, RingView& ring, TrackerService& service,
+              SwarmStore& replica_store);
+  ~ClusterNode() override;
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  // --- RequestHandler ---------------------------------------------------------------------
+  /// Owner here: answered before returning. Else forwarded; `on_done` runs later, at the
+  /// latest from the handle_timeout() at now + request_deadline.
+  void announce(const AnnounceRequest& req, TimePoint now, AnnounceDone on_done) override;
+  /// Split by owner, merged back in request order; one failed part fails the whole scrape.
+  void scrape(const ScrapeRequest& req, TimePoint now, ScrapeDone on_done) override;
+
+  // --- ring inputs ------------------------------------------------------------------------
+  /// Dispatches AppReceived, LookupCompleted, OwnedRangeChanged, SuccessorsChanged, Joined.
+  void handle_ring_event(TimePoint now, const dht::RingEvent& event);
+  /// One payload of an `app` message from ring node `from`. Malformed bytes are counted.
+  void handle_app(TimePoint now, const dht::NodeRef& from, std::string_view payload);
+  /// The result of a RingView::start_lookup() (owner nullopt: failed).
+  void handle_lookup(TimePoint now, dht::LookupId id, const std::optional<dht::NodeRef>& owner);
+  /// Predecessor or successor list changed: re-reads the RingView.
+  void handle_ring_change(TimePoint now);
+  void handle_timeout(TimePoint now);
+  /// Graceful leave: pushes the owned range to the successor. Keep serving and driving the node
+  /// until leave_ready(now), then call RingNode::leave().
+  void begin_leave(TimePoint now);
+  bool leave_ready(TimePoint now) const;
+
+  // --- outputs ----------------------------------------------------------------------------
+  /// Flushes open batches first, so everything queued since the last drain goes out together.
+  std::optional<AppTransmit> poll_app();
+  /// Earliest time handle_timeout() has work (a past time means "now"); TimePoint::max() if none.
+  TimePoint next_timeout() const;
+
+  // --- state ------------------------------------------------------------------------------
+  /// Counter names and values for /stats and /metrics, in a fixed order.
+  std::vector<std::pair<std::string_view, std::uint64_t>> counters() const;
+  std::uint64_t counter(std::string_view name) const;
+  /// Requests waiting for the ring (forwarded, looking up, or waiting for a pull).
+  std::size_t pending_count() const;
+  /// True while the join pull holds back requests for (predecessor, self].
+  bool pulling() const { return pull_.active; }
+  SwarmStore& owned_store() { return service_.store(); }
+  SwarmStore& replica_store() { return replica_; }
+
+ private:
+  struct ScrapeJob {
+    ScrapeResponse response;
+    std::size_t parts_left = 0;
+    bool finished = false;
+    ScrapeDone done;
+  };
+  /// One request waiting for the ring: an announce, or one info-hash of a scrape.
+  struct Item {
+    InfoHash key{};
+    TimePoint deadline;
+    bool is_announce = true;
+    int not_owner_retries = 0;
+    AnnounceRequest request;  // announce
+    AnnounceDone announce_done;
+    std::shared_ptr<ScrapeJob> job;  // scrape
+    std::size_t index = 0;
+    std::optional<dht::NodeRef> sent_to;
+  };
+  struct OpenForward {
+    dht::NodeRef to;
+    ForwardBatch batch;
+    std::size_t bytes = 0;
+  };
+  struct OpenReply {
+    dht::NodeRef to;
+    ReplyBatch batch;
+    std::size_t bytes = 0;
+  };
+  /// A stream of swarms to some nodes, a bounded slice per tick.
+  struct Transfer {
+    TransferPurpose purpose = TransferPurpose::sync;
+    std::uint32_t txid = 0;
+    std::vector<dht::NodeRef> targets;
+    std::vector<InfoHash> hashes;
+    std::size_t next = 0;
+    std::uint32_t sent = 0;
+    bool send_done = false;
+    bool include_replicas = false;  // also export the replica store's copy
+  };
+  struct DeltaPeer {
+    SocketAddress address;
+    PeerId peer_id{};
+    bool seeder = false;
+    TimePoint at;
+  };
+  struct Delta {
+    std::uint32_t downloaded = 0;
+    std::vector<DeltaPeer> peers;
+    std::vector<SocketAddress> gone;
+  };
+  struct CacheEntry {
+    dht::NodeRef owner;
+    TimePoint expires;
+  };
+  struct Counters;
+  struct HashOf {
+    std::size_t operator()(const InfoHash& h) const;
+  };
+  struct IdHash {
+    std::size_t operator()(const dht::NodeId& id) const {
+      return static_cast<std::size_t>(id.prefix64());
+    }
+  };
+
+  // Routing.
+  Ownership ownership(const InfoHash& h) const;
+  std::uint32_t add_item(Item item, TimePoint now);
+  void route_remote(TimePoint now, std::uint32_t txid, bool use_cache);
+  void on_owner(TimePoint now, std::uint32_t txid, const dht::NodeRef& owner);
+  void serve_item_here(TimePoint now, std::uint32_t txid);
+  void enqueue_forward(const dht::NodeRef& to, std::uint32_t txid);
+  void complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string> r);
+  void complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r);
+  void fail_item(std::uint32_t txid, std::string_view reason);
+  std::optional<dht::NodeRef> cached_owner(const InfoHash& h, TimePoint now) const;
+  void suspect(const dht::NodeId& id, TimePoint now);
+  bool is_suspect(const dht::NodeId& id, TimePoint now) const;
+
+  // Serving as owner.
+  bool gated(const InfoHash& h) const;
+  Expected<AnnounceResponse, std::string> apply_announce(const AnnounceRequest& req,
+                                                         TimePoint now);
+  ScrapeEntry apply_scrape(const InfoHash& h, TimePoint now);
+  void ensure_owned(const InfoHash& h, TimePoint now);
+  void on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatch batch);
+  void answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
+                                 const ForwardedAnnounce& a);
+  void answer_forwarded_scrape(TimePoint now, const dht::NodeRef& from, const ForwardedScrape& s);
+  void on_reply(TimePoint now, const dht::NodeRef& from, const ReplyBatch& batch);
+  void add_reply(const dht::NodeRef& to, AnnounceReply r);
+  void add_reply(const dht::NodeRef& to, ScrapeReply r);
+
+  // Replication and ranges.
+  std::vector<dht::NodeRef> replica_targets() const;
+  void record_delta(const AnnounceRequest& req, std::uint32_t downloaded, TimePoint now);
+  void flush_deltas(TimePoint now);
+  void on_replicate(TimePoint now, const dht::NodeRef& from, const Replicate& m);
+  void on_pull(TimePoint now, const dht::NodeRef& from, const PullRequest& m);
+  void on_done(TimePoint now, const dht::NodeRef& from, const TransferDone& m);
+  void release_gate(TimePoint now);
+  void start_sync(TimePoint now, std::vector<dht::NodeRef> targets);
+  void reconcile(TimePoint now);
+  void run_moves(TimePoint now, std::size_t& budget);
+  void run_transfers(TimePoint now, std::size_t& budget);
+  void run_drops(TimePoint now, std::size_t& budget);
+  void send_swarms(const std::vector<dht::NodeRef>& targets, TransferPurpose purpose,
+                   std::uint32_t txid, std::vector<SwarmDelta>& swarms);
+
+  void send(const dht::NodeRef& to, const ClusterMessage& m);
+  void flush_open();
+  bool outbox_has_room() const { return outbox_.size() < config_.outbox_max / 2; }
+
+  ClusterConfig config_;
+  RingView& ring_;
+  TrackerService& service_;
+  SwarmStore& replica_;
+  TimePoint last_now_{};
+
+  // Requests waiting for the ring.
+  std::unordered_map<std::uint32_t, Item> items_;
+  std::set<std::pair<TimePoint, std::uint32_t>> deadlines_;
+  std::uint32_t txid_next_ = 1;
+  std::unordered_map<dht::LookupId, InfoHash> lookups_;
+  std::unordered_map<InfoHash, std::pair<dht::LookupId, std::vector<std::uint32_t>>, HashOf>
+      lookup_waiters_;
+  std::unordered_map<InfoHash, CacheEntry, HashOf> owner_cache_;
+  std::vector<std::pair<dht::NodeId, TimePoint>> suspects_;
+
+  // Outgoing.
+  std::vector<OpenForward> open_forwards_;
+  std::vector<OpenReply> open_replies_;
+  std::deque<AppTransmit> outbox_;
+
+  // Replication.
+  std::unordered_map<InfoHash, Delta, HashOf> delta_;
+  std::size_t delta_peers_ = 0;
+  TimePoint delta_due_ = TimePoint::max();
+  std::deque<Transfer> transfers_;
+  std::vector<dht::NodeRef> last_targets_;
+  TimePoint next_sync_ = TimePoint::max();
+  std::unordered_map<InfoHash, TimePoint, HashOf> replica_seen_;
+  std::vector<InfoHash> drop_queue_;
+  TimePoint next_housekeeping_ = TimePoint::max();
+
+  // Ranges.
+  std::optional<dht::NodeRef> last_pred_;
+  bool was_alone_ = false;
+  bool reconcile_needed_ = false;
+  std::vector<std::pair<InfoHash, bool>> moves_;  // (hash, true = promote / false = demote)
+
+  // Join pull: requests for (from, to] wait in `gate_waiters_` until it is done.
+  struct Pull {
+    bool active = false;
+    bool done_once = false;
+    std::uint32_t txid = 0;
+    dht::NodeId from;
+    dht::NodeId to;
+    TimePoint deadline = TimePoint::max();
+  } pull_;
+  std::vector<std::function<void(TimePoint)>> gate_waiters_;
+
+  // Graceful leave.
+  bool leaving_ = false;
+  bool handoff_acked_ = false;
+  std::uint32_t handoff_txid_ = 0;
+  TimePoint handoff_deadline_ = TimePoint::max();
+
+  std::unique_ptr<Counters> counters_;
+};
+
+}  // namespace ringtracker::tracker
