@@ -182,8 +182,12 @@ measure() {
   else
     out=$(sed -n 's/^JSON //p' <<<"$out" | head -1)
   fi
-  [[ -n $out ]] || { cat "$tmp/load.err" >&2; die "no result from the load generator ($name, $test)"; }
-  python3 - "$results" "$test" "$round" "$name" "$((after - before))" "$clk_tck" "$rc" "$out" <<'EOF'
+  if [[ -z $out ]]; then
+    cat "$tmp/load.err" >&2
+    die "no result from the load generator ($name, $test)"
+  fi
+  python3 - "$results" "$test" "$round" "$name" "$((after - before))" "$clk_tck" "$rc" "$out" \
+      <<'EOF'
 import json, sys
 results, test, rnd, name, ticks, hz, rc, raw = sys.argv[1:]
 r = json.loads(raw)
@@ -287,8 +291,8 @@ for test, rounds in by.items():
     for name in ("ringtracker", "opentracker"):
         vals = [r[name] for r in rounds.values() if name in r]
         if vals:
-            med[name] = (statistics.median(v[0] for v in vals), statistics.median(v[1] for v in vals),
-                         sum(v[2] for v in vals))
+            med[name] = (statistics.median(v[0] for v in vals),
+                         statistics.median(v[1] for v in vals), sum(v[2] for v in vals))
             print(f"{test:10s} {name:12s} median {med[name][0]:10.0f} resp/s "
                   f"{med[name][1]:10.0f} req/cpu-s  bad answers {med[name][2]}")
     ratios = [(r["ringtracker"][0] / r["opentracker"][0], r["ringtracker"][1] / r["opentracker"][1])
@@ -298,7 +302,9 @@ for test, rounds in by.items():
         m_rate = statistics.median(a for a, _ in ratios)
         m_cpu = statistics.median(b for _, b in ratios)
         goal = targets.get(test)
-        verdict = "" if goal is None else (" (target >= %.1fx: %s)" % (goal, "met" if m_cpu >= goal else "NOT met"))
+        verdict = ""
+        if goal is not None:
+            verdict = " (target >= %.1fx: %s)" % (goal, "met" if m_cpu >= goal else "NOT met")
         print(f"{test:10s} ratio per round (resp/s / req-per-cpu-s): {per_round}")
         print(f"{test:10s} MEDIAN RATIO resp/s {m_rate:.2f}x  req/cpu-s {m_cpu:.2f}x{verdict}")
 EOF

@@ -386,7 +386,8 @@ int parse_options(int argc, char** argv, Options& o) {
     return 2;
   }
   if ((o.peers + o.source_ips - 1) / o.source_ips > kPortsPerIp) {
-    std::fprintf(stderr, "udp_load: %llu peers need --source-ips >= %llu (%llu ports per address)\n",
+    std::fprintf(stderr,
+                 "udp_load: %llu peers need --source-ips >= %llu (%llu ports per address)\n",
                  static_cast<unsigned long long>(o.peers),
                  static_cast<unsigned long long>((o.peers + kPortsPerIp - 1) / kPortsPerIp),
                  static_cast<unsigned long long>(kPortsPerIp));
@@ -411,11 +412,11 @@ struct Slot {
 /// One socket = one client: its own source ip:port and connection id.
 struct Client {
   int fd = -1;
-  std::uint32_t ip_index = 0;      // which source address
-  std::uint32_t lane = 0;          // which of the sockets sharing that address
-  std::uint32_t source_ip = 0;     // host order, for the self-in-peers check
-  std::uint64_t peer_count = 0;    // simulated peers carried by this socket
-  std::uint64_t next_peer = 0;     // --load: next of its peers to announce
+  std::uint32_t ip_index = 0;        // which source address
+  std::uint32_t lane = 0;            // which of the sockets sharing that address
+  std::uint32_t source_ip = 0;       // host order, for the self-in-peers check
+  std::uint64_t peer_count = 0;      // simulated peers carried by this socket
+  std::uint64_t next_peer = 0;       // --load: next of its peers to announce
   std::vector<std::uint64_t> retry;  // --load: peers whose announce timed out
   std::vector<std::uint32_t> free_slots;
   std::uint32_t inflight = 0;
@@ -431,11 +432,11 @@ struct Counters {
   std::uint64_t error_responses = 0;  // BEP 15 action 3
   std::uint64_t invalid = 0;          // any malformed or implausible answer
   std::uint64_t timeouts = 0;
-  std::uint64_t stray = 0;            // unknown or late transaction id
+  std::uint64_t stray = 0;  // unknown or late transaction id
   std::uint64_t send_errors = 0;
   std::uint64_t recv_errors = 0;
   std::uint64_t peers_received = 0;
-  std::uint64_t self_in_peers = 0;    // informational: announcer returned to itself
+  std::uint64_t self_in_peers = 0;  // informational: announcer returned to itself
   std::uint64_t responses() const { return ok_connect + ok_announce + ok_scrape; }
 };
 
@@ -469,8 +470,8 @@ class LoadGenerator {
     if (o_.load) attempts_.assign(o_.peers, 0);
     Rng assign(o_.seed ^ 0x5bd1e995ULL);
     for (std::uint64_t p = 0; p < o_.peers; ++p) {
-      torrent_of_[p] = o_.zipf_s == 0 ? static_cast<std::uint32_t>(p % o_.torrents)
-                                      : zipf_.sample(assign);
+      torrent_of_[p] =
+          o_.zipf_s == 0 ? static_cast<std::uint32_t>(p % o_.torrents) : zipf_.sample(assign);
       seeder_[p] = assign.below(100) < o_.seed_pct ? 1 : 0;
     }
     epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -528,8 +529,8 @@ class LoadGenerator {
       if (!stopping_ && !o_.load && now - start_ns_ >= duration_ns) stop(now);
       if (!stopping_ && o_.load && load_finished()) stop(now);
       if (stopping_ && (inflight_ == 0 || now - stop_ns_ > timeout_ns * 2)) break;
-      const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
-                               kEpollWaitMs);
+      const int n =
+          epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), kEpollWaitMs);
       now = now_ns();
       for (int i = 0; i < n; ++i) {
         const std::uint32_t s = events[static_cast<std::size_t>(i)].data.u32;
@@ -579,9 +580,8 @@ class LoadGenerator {
         "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_latency_samples\":%llu,"
         "\"first_error\":\"%s\"}\n",
         o_.load ? "load" : "run", window_s, total_s, clients_.size(), o_.source_ips,
-        static_cast<std::size_t>(per_socket_window_) * clients_.size(), o_.torrents,
-        ull(o_.peers), o_.zipf_s,
-        ull(c_.sent_connect + c_.sent_announce + c_.sent_scrape), ull(c_.responses()),
+        static_cast<std::size_t>(per_socket_window_) * clients_.size(), o_.torrents, ull(o_.peers),
+        o_.zipf_s, ull(c_.sent_connect + c_.sent_announce + c_.sent_scrape), ull(c_.responses()),
         ull(c_.ok_connect), ull(c_.ok_announce), ull(c_.ok_scrape), rate(at_stop_.responses()),
         rate(at_stop_.ok_announce), rate(at_stop_.ok_scrape), ull(at_stop_.responses()),
         ull(loaded_), ull(c_.error_responses), ull(c_.invalid), ull(c_.timeouts), ull(c_.stray),
@@ -697,7 +697,7 @@ class LoadGenerator {
     const bool first = started_[peer] == 0;
     started_[peer] = 1;
     put_u32(buf + 80, first ? kEventStarted : kEventNone);
-    put_u32(buf + 84, 0);  // ip: the source address
+    put_u32(buf + 84, 0);                                                 // ip: the source address
     put_u32(buf + 88, static_cast<std::uint32_t>(peer * 0x9e3779b1ULL));  // key
     put_u32(buf + 92, static_cast<std::uint32_t>(o_.numwant));
     const std::uint16_t port = htons(port_of(peer));
@@ -771,7 +771,8 @@ class LoadGenerator {
         const auto* p = static_cast<const std::uint8_t*>(send_iov_[i].iov_base);
         const std::uint32_t slot = get_u32(p + 12) & (kSlotsMax - 1);
         if (slots_[slot].kind == SlotKind::connect) c.conn_state = ConnState::none;
-        if (o_.load && slots_[slot].kind == SlotKind::announce) c.retry.push_back(slots_[slot].peer);
+        if (o_.load && slots_[slot].kind == SlotKind::announce)
+          c.retry.push_back(slots_[slot].peer);
         release_slot(slot);
         ++c_.send_errors;
       }
@@ -854,7 +855,8 @@ class LoadGenerator {
 
   void check_announce(Client& c, const Slot& slot, const std::uint8_t* p, std::size_t size,
                       std::uint32_t action) {
-    if (action != kActionAnnounce) return mark_invalid("announce answered with other action", action, size);
+    if (action != kActionAnnounce)
+      return mark_invalid("announce answered with other action", action, size);
     if (size < kAnnounceResponseHeader || (size - kAnnounceResponseHeader) % kIpv4PeerSize != 0) {
       return mark_invalid("announce response size", action, size);
     }
@@ -889,7 +891,8 @@ class LoadGenerator {
 
   void check_scrape(const Slot& slot, const std::uint8_t* p, std::size_t size,
                     std::uint32_t action) {
-    if (action != kActionScrape) return mark_invalid("scrape answered with other action", action, size);
+    if (action != kActionScrape)
+      return mark_invalid("scrape answered with other action", action, size);
     if (size != kScrapeResponseHeader + kScrapeEntrySize * slot.scrape_count) {
       return mark_invalid("scrape response size", action, size);
     }
