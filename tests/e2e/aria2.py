@@ -27,7 +27,6 @@ ANNOUNCE_TIMEOUT_S = 20
 ARIA2_TIMEOUT_S = 60
 SCRAPE_TIMEOUT_S = 20
 
-
 # Minutes aria2 seeds after completing, per protocol run (see the module comment).
 SEED_TIME_MIN = {"http": "0", "udp": "0.1"}
 
@@ -60,7 +59,8 @@ def run_one(tracker, proto, workdir, rng):
 
         port = h.free_port()
         if proto == "udp":
-            dht = ["--enable-dht=true", f"--dht-listen-port={h.free_port(kind=h.socket.SOCK_DGRAM)}",
+            dht_port = h.free_port(kind=h.socket.SOCK_DGRAM)
+            dht = ["--enable-dht=true", f"--dht-listen-port={dht_port}",
                    f"--dht-file-path={os.path.join(base, 'dht.dat')}"]
         else:
             dht = ["--enable-dht=false"]
@@ -105,7 +105,7 @@ def run_one(tracker, proto, workdir, rng):
                              SCRAPE_TIMEOUT_S, "udp scrape after aria2 quit "
                              "(complete, downloaded, incomplete)")
         else:
-            h.wait_for_value(lambda: scrape(tracker, proto, info_hash)[::2], (1, 0),
+            h.wait_for_value(lambda: (scrape(tracker, proto, info_hash) or ())[::2], (1, 0),
                              SCRAPE_TIMEOUT_S, "http scrape after aria2 quit (complete, "
                              "incomplete)")
     finally:

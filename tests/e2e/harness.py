@@ -289,12 +289,17 @@ class Tracker:
         argv += self.extra_args
         log("starting " + " ".join(argv))
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = spawn(argv, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL)
+        self.proc = spawn(argv, stdout=subprocess.PIPE, stderr=self._stderr,
+                          stdin=subprocess.DEVNULL)
         threading.Thread(target=self._drain_stdout, daemon=True).start()
-        try:
-            line = self._lines.get(timeout=DAEMON_START_TIMEOUT_S)
-        except queue.Empty:
-            line = None
+        line = None
+        deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
+        while line is None and time.monotonic() < deadline:
+            try:
+                line = self._lines.get(timeout=0.1)
+            except queue.Empty:
+                if self.proc.poll() is not None and self._lines.empty():
+                    break  # exited without the line; its stderr says why
         if not line or not line.startswith("listening"):
             self.dump_stderr()
             raise CheckFailed(f"daemon did not print its listening line (got {line!r}, "
