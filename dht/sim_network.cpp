@@ -98,6 +98,12 @@ LookupId SimNetwork::lookup(NodeIndex i, const NodeId& key) {
   return id;
 }
 
+bool SimNetwork::send_app(NodeIndex i, const SocketAddress& to, std::string_view payload) {
+  const bool ok = node(i).send_app(now_, to, payload);
+  pump(i);
+  return ok;
+}
+
 void SimNetwork::partition(const std::vector<std::vector<NodeIndex>>& groups) {
   for (auto& s : slots_) s.group = 0;
   int g = 1;

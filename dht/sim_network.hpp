@@ -13,6 +13,7 @@
 #include <queue>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.hpp"
@@ -77,6 +78,9 @@ class SimNetwork {
   void leave(NodeIndex i);
   /// Starts a user lookup at node i; the result comes through the event hook.
   LookupId lookup(NodeIndex i, const NodeId& key);
+  /// Sends an `app` payload from node i (like lookup(), the datagram leaves at once). Call it
+  /// between run_* calls, not from the event hook.
+  bool send_app(NodeIndex i, const SocketAddress& to, std::string_view payload);
 
   /// Datagrams between different groups are dropped; nodes not listed form group 0.
   void partition(const std::vector<std::vector<NodeIndex>>& groups);

@@ -806,6 +806,7 @@ void ClusterNode::begin_leave(TimePoint now) {
   last_now_ = now;
   leaving_ = true;
   handoff_acked_ = false;
+  flush_deltas(now);
   auto succ = ring_.successors();
   if (succ.empty()) {
     handoff_acked_ = true;  // alone: nobody to give the swarms to
@@ -823,7 +824,7 @@ void ClusterNode::begin_leave(TimePoint now) {
 }
 
 bool ClusterNode::leave_ready(TimePoint now) const {
-  return leaving_ && (handoff_acked_ || now >= handoff_deadline_);
+  return leaving_ && delta_.empty() && (handoff_acked_ || now >= handoff_deadline_);
 }
 
 // ---- replication ---------------------------------------------------------------------------
@@ -856,6 +857,9 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
     }
   }
   if (delta_due_ == TimePoint::max()) delta_due_ = now + config_.replicate_period;
+  // A leaving node may stop at any moment after leave_ready(): its last announces go out now,
+  // ahead of the reply to the client.
+  if (leaving_) flush_deltas(now);
 }
 
 void ClusterNode::flush_deltas(TimePoint now) {
