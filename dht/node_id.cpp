@@ -51,15 +51,38 @@ int hex_value(char c) {
 }  // namespace
 
 NodeId NodeId::from_address(const SocketAddress& address, std::uint16_t vnode) {
-  std::string text = address.to_string();
-  if (vnode != 0) {
-    char buf[8];
-    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, vnode);
-    (void)ec;
-    text.push_back('#');
-    text.append(buf, p);
+  // The text is exactly SocketAddress::to_string(); IPv4 is formatted here without the
+  // inet_ntop/sprintf round trip because every received ring message is verified with it.
+  std::array<char, 64> buf{};
+  std::size_t len = 0;
+  auto put = [&](char c) {
+    if (len < buf.size()) buf[len++] = c;
+  };
+  auto put_uint = [&](unsigned v) {
+    char digits[8];
+    std::size_t n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0 && n < sizeof digits);
+    while (n > 0) put(digits[--n]);
+  };
+  if (address.ip.is_v4()) {
+    for (std::size_t i = 0; i < 4; ++i) {
+      if (i) put('.');
+      put_uint(address.ip.data()[i]);
+    }
+    put(':');
+    put_uint(address.port);
+  } else {
+    for (char c : address.to_string()) put(c);
   }
-  return NodeId(sha1(text));
+  if (vnode != 0) {
+    put('#');
+    put_uint(vnode);
+  }
+  RT_ASSERT(len < buf.size());
+  return NodeId(sha1(std::string_view(buf.data(), len)));
 }
 
 std::optional<NodeId> NodeId::from_bytes(std::span<const std::uint8_t> bytes) {
@@ -108,26 +131,37 @@ std::uint64_t NodeId::prefix64() const {
   return v;
 }
 
+NodeId NodeId::from_words(std::uint64_t hi, std::uint64_t mid, std::uint32_t lo) {
+  NodeId r;
+  hi = __builtin_bswap64(hi);
+  mid = __builtin_bswap64(mid);
+  lo = __builtin_bswap32(lo);
+  std::memcpy(r.bytes_.data(), &hi, 8);
+  std::memcpy(r.bytes_.data() + 8, &mid, 8);
+  std::memcpy(r.bytes_.data() + 16, &lo, 4);
+  return r;
+}
+
+// 160-bit arithmetic on (64, 64, 32)-bit big-endian limbs.
 NodeId NodeId::plus(const NodeId& other) const {
-  std::array<std::uint8_t, kBytes> a{};
-  unsigned carry = 0;
-  for (std::size_t i = kBytes; i-- > 0;) {
-    unsigned s = unsigned{bytes_[i]} + unsigned{other.bytes_[i]} + carry;
-    a[i] = static_cast<std::uint8_t>(s);
-    carry = s >> 8;
-  }
-  return NodeId(a);
+  const std::uint64_t lo = std::uint64_t{be_tail()} + other.be_tail();
+  const std::uint64_t mid = be_word(8) + other.be_word(8);
+  const std::uint64_t carry_mid = (mid < be_word(8)) ? 1 : 0;
+  const std::uint64_t mid2 = mid + (lo >> 32);
+  const std::uint64_t carry_hi = carry_mid + ((mid2 < mid) ? 1 : 0);
+  const std::uint64_t hi = be_word(0) + other.be_word(0) + carry_hi;
+  return from_words(hi, mid2, static_cast<std::uint32_t>(lo));
 }
 
 NodeId NodeId::distance(const NodeId& from, const NodeId& to) {
-  std::array<std::uint8_t, kBytes> a{};
-  int borrow = 0;
-  for (std::size_t i = kBytes; i-- > 0;) {
-    int d = int{to.bytes_[i]} - int{from.bytes_[i]} - borrow;
-    borrow = d < 0 ? 1 : 0;
-    a[i] = static_cast<std::uint8_t>(d + (borrow ? 256 : 0));
-  }
-  return NodeId(a);
+  const std::uint32_t a_lo = to.be_tail(), b_lo = from.be_tail();
+  const std::uint32_t lo = a_lo - b_lo;
+  const std::uint64_t borrow_lo = a_lo < b_lo ? 1 : 0;
+  const std::uint64_t a_mid = to.be_word(8), b_mid = from.be_word(8);
+  const std::uint64_t mid = a_mid - b_mid - borrow_lo;
+  const std::uint64_t borrow_mid = (a_mid < b_mid || (a_mid == b_mid && borrow_lo)) ? 1 : 0;
+  const std::uint64_t hi = to.be_word(0) - from.be_word(0) - borrow_mid;
+  return from_words(hi, mid, lo);
 }
 
 int NodeId::log2_floor() const {
@@ -160,7 +194,26 @@ bool in_half_open(const NodeId& x, const NodeId& a, const NodeId& b) {
 }
 
 bool verify(const NodeId& id, const SocketAddress& address, std::uint16_t vnode) {
-  return NodeId::from_address(address, vnode) == id;
+  // Memoised per thread: the id of an address never changes, and a node verifies the same
+  // few neighbours on every message. Direct-mapped; a collision just recomputes.
+  struct Entry {
+    SocketAddress address;
+    std::uint16_t vnode = 0;
+    bool used = false;
+    NodeId id;
+  };
+  static constexpr std::size_t kEntries = 4096;
+  thread_local std::array<Entry, kEntries> cache{};
+  std::uint64_t h = address.port * 0x9e3779b97f4a7c15ULL ^ vnode;
+  for (std::size_t i = 0; i < address.ip.size(); ++i) h = (h ^ address.ip.data()[i]) * 0x100000001b3ULL;
+  Entry& e = cache[(h ^ (h >> 29)) % kEntries];
+  if (!e.used || e.vnode != vnode || e.address != address) {
+    e.address = address;
+    e.vnode = vnode;
+    e.id = NodeId::from_address(address, vnode);
+    e.used = true;
+  }
+  return e.id == id;
 }
 
 }  // namespace ringtracker::dht

@@ -19,6 +19,8 @@ thread_local RingMessage tl_out;
 // How many closest-preceding candidates a find_reply offers (the first is the next hop, the
 // others are fallbacks when it is dead).
 constexpr std::size_t kNextCandidates = 3;
+// How many owner guesses (nearest known nodes at or after the key) a `next` reply adds.
+constexpr std::size_t kFollowCandidates = 2;
 // Dead nodes one lookup remembers (more would mean the lookup should fail anyway).
 constexpr std::size_t kLookupDeadMax = 16;
 
@@ -743,7 +745,10 @@ void RingNode::finger_result(int i, const std::optional<NodeRef>& owner) {
 }
 
 void RingNode::remember_member(const SocketAddress& a) {
-  if (std::find(known_.begin(), known_.end(), a) != known_.end()) return;
+  // Port first: a cheap filter before the 16-byte address comparison.
+  if (std::any_of(known_.begin(), known_.end(),
+                  [&](const SocketAddress& k) { return k.port == a.port && k == a; }))
+    return;
   if (known_.size() < kKnownMembersMax) {
     known_.push_back(a);
   } else if (rng_.below(32) == 0) {
@@ -816,6 +821,31 @@ void RingNode::answer_find(const NodeId& key, FindAnswer& out) const {
   }
   out.code = FindCode::next;
   for (std::size_t i = 0; i < count; ++i) out.nodes.push_back(*best[i]);
+  // Then our best guesses of the owner itself (the nearest known nodes at or after the key):
+  // they lie outside (self, key), so the requester tells them apart, and uses them when every
+  // preceding candidate turns out dead.
+  const NodeRef* follow[kFollowCandidates] = {};
+  NodeId follow_d[kFollowCandidates];
+  std::size_t follows = 0;
+  auto consider_follow = [&](const NodeRef& n) {
+    if (in_open(n.id, self_.id, key) || n.id == self_.id || is_suspect(n.id)) return;
+    const NodeId d = NodeId::distance(key, n.id);
+    for (std::size_t i = 0; i < follows; ++i)
+      if (follow[i]->id == n.id) return;
+    std::size_t pos = follows;
+    while (pos > 0 && d < follow_d[pos - 1]) --pos;
+    if (pos >= kFollowCandidates) return;
+    for (std::size_t i = std::min(follows, kFollowCandidates - 1); i > pos; --i) {
+      follow[i] = follow[i - 1];
+      follow_d[i] = follow_d[i - 1];
+    }
+    follow[pos] = &n;
+    follow_d[pos] = d;
+    follows = std::min(follows + 1, kFollowCandidates);
+  };
+  for (const auto& f : fingers_) consider_follow(f.second);
+  for (const auto& s : succs_) consider_follow(s);
+  for (std::size_t i = 0; i < follows; ++i) out.nodes.push_back(*follow[i]);
 }
 
 LookupId RingNode::begin_lookup(TimePoint now, const NodeId& key, LookupPurpose purpose,
@@ -948,10 +978,14 @@ void RingNode::lookup_reply(TimePoint now, LookupId id, const NodeRef& from, Fin
       return;
     }
     case FindCode::next: {
-      // Progress rule: a next hop must lie strictly between the responder and the key.
+      // Progress rule: a next hop must lie strictly between the responder and the key. The
+      // other nodes are the responder's guesses of the owner, kept for when all hops fail.
       l->alternates.clear();
-      for (const auto& n : nodes)
-        if (in_open(n.id, from.id, key) && usable(n)) l->alternates.push_back(n);
+      l->owner_guesses.clear();
+      for (const auto& n : nodes) {
+        if (!usable(n) || n.id == from.id) continue;
+        (in_open(n.id, from.id, key) ? l->alternates : l->owner_guesses).push_back(n);
+      }
       if (l->alternates.empty()) {
         lookup_fallback(now, id);
         return;
@@ -989,6 +1023,19 @@ void RingNode::lookup_fallback(TimePoint now, LookupId id) {
       lookup_step(now, id);
       return;
     }
+  }
+  if (!l->verifying && !l->owner_guesses.empty()) {
+    // Every preceding candidate of the last responder is dead: continue routing from its
+    // owner guesses (a live node anywhere makes progress; verifying a far guess would walk
+    // back one predecessor at a time).
+    l->fallback.reset();
+    l->best_pred.reset();
+    l->alternates = std::move(l->owner_guesses);
+    l->owner_guesses.clear();
+    l->target = l->alternates.front();
+    l->alternates.erase(l->alternates.begin());
+    lookup_step(now, id);
+    return;
   }
   if (l->restartable && is_member()) {
     l->restartable = false;

@@ -195,6 +195,8 @@ class RingNode {
   std::size_t finger_count() const;
   const RingCounters& counters() const { return counters_; }
   const RingConfig& config() const { return config_; }
+  /// The id the next start_lookup() will return (tests match completions to requests).
+  LookupId next_lookup_id_for_test() const { return lookup_next_; }
   /// Current RTO towards `id` (initial RTO when no sample yet).
   Duration rto_for(const NodeId& id) const;
 
@@ -225,6 +227,7 @@ class RingNode {
     std::optional<NodeRef> best_pred;  // last node that answered as preceding the key
     std::optional<NodeRef> fallback;   // live owner to use if the redirect target is dead
     std::vector<NodeRef> alternates;
+    std::vector<NodeRef> owner_guesses;  // last responder's nearest nodes at or after the key
     std::vector<NodeId> dead;
     NodeRef via;  // seed of join / seed check
     int hops = 0;

@@ -174,11 +174,12 @@ void SimNetwork::pump(NodeIndex i) {
     stop(i);
     return;
   }
-  const TimePoint t = n.next_timeout();
+  TimePoint t = n.next_timeout();
+  if (t != TimePoint::max()) t = std::max(t, now_);  // overdue work runs now
   if (t != slot.timer_at) {
     slot.timer_at = t;
     if (t != TimePoint::max())
-      queue_.push(Event{std::max(t, now_), seq_++, static_cast<std::uint32_t>(i), slot.generation, true});
+      queue_.push(Event{t, seq_++, static_cast<std::uint32_t>(i), slot.generation, true});
   }
 }
 
