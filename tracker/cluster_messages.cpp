@@ -162,10 +162,10 @@ Expected<ForwardedAnnounce, Err> decode_announce(const Node& d) {
   auto key = u32_field(d, "k");
   auto fam = integer_field<std::uint8_t>(d, "f", 1, 3);
   auto want = integer_field<std::uint8_t>(d, "w", 0, 1);
-  for (const Err* e : {up ? nullptr : &up.error(), down ? nullptr : &down.error(),
-                       left ? nullptr : &left.error(), ev ? nullptr : &ev.error(),
-                       nw ? nullptr : &nw.error(), key ? nullptr : &key.error(),
-                       fam ? nullptr : &fam.error(), want ? nullptr : &want.error()}) {
+  for (const Err* e :
+       {up ? nullptr : &up.error(), down ? nullptr : &down.error(), left ? nullptr : &left.error(),
+        ev ? nullptr : &ev.error(), nw ? nullptr : &nw.error(), key ? nullptr : &key.error(),
+        fam ? nullptr : &fam.error(), want ? nullptr : &want.error()}) {
     if (e) return Unexpected(*e);
   }
   r.uploaded = *up;
@@ -216,9 +216,9 @@ Expected<AnnounceReply, Err> decode_announce_reply(const Node& d) {
   auto dl = u32_field(d, "d");
   auto v = u32_field(d, "v");
   auto m = u32_field(d, "m");
-  for (const Err* e : {c ? nullptr : &c.error(), i ? nullptr : &i.error(),
-                       dl ? nullptr : &dl.error(), v ? nullptr : &v.error(),
-                       m ? nullptr : &m.error()}) {
+  for (const Err* e :
+       {c ? nullptr : &c.error(), i ? nullptr : &i.error(), dl ? nullptr : &dl.error(),
+        v ? nullptr : &v.error(), m ? nullptr : &m.error()}) {
     if (e) return Unexpected(*e);
   }
   a.response.result.complete = *c;
@@ -232,7 +232,8 @@ Expected<AnnounceReply, Err> decode_announce_reply(const Node& d) {
   while (!rd.empty()) {
     std::uint8_t flags = 0;
     PeerInfo peer;
-    if (!rd.u8(flags) || (flags & ~(kFlagV6 | kFlagPeerId)) != 0 || !rd.address(flags, peer.address))
+    if (!rd.u8(flags) || (flags & ~(kFlagV6 | kFlagPeerId)) != 0 ||
+        !rd.address(flags, peer.address))
       return Unexpected(Err::bad_field);
     if ((flags & kFlagPeerId) != 0 && !rd.bytes(peer.peer_id.data(), 20))
       return Unexpected(Err::bad_field);
@@ -348,8 +349,8 @@ void encode_announce(bencode::Writer& w, const ForwardedAnnounce& a) {
   };
   w.begin_dict()
       .kv("a", addr)
-      .kv("d", static_cast<std::int64_t>(std::min<std::uint64_t>(
-                   r.downloaded, std::numeric_limits<std::int64_t>::max())))
+      .kv("d", static_cast<std::int64_t>(
+                   std::min<std::uint64_t>(r.downloaded, std::numeric_limits<std::int64_t>::max())))
       .kv("e", static_cast<std::int64_t>(r.event))
       .kv("f", static_cast<std::int64_t>(r.families))
       .kv("h", str(r.info_hash))
@@ -359,8 +360,8 @@ void encode_announce(bencode::Writer& w, const ForwardedAnnounce& a) {
       .kv("n", r.numwant)
       .kv("p", str(r.peer_id))
       .kv("t", a.txid)
-      .kv("u", static_cast<std::int64_t>(std::min<std::uint64_t>(
-                   r.uploaded, std::numeric_limits<std::int64_t>::max())))
+      .kv("u", static_cast<std::int64_t>(
+                   std::min<std::uint64_t>(r.uploaded, std::numeric_limits<std::int64_t>::max())))
       .kv("w", a.want_peer_ids ? 1 : 0)
       .end();
 }
@@ -452,13 +453,20 @@ void encode_swarm(bencode::Writer& w, const SwarmDelta& d) {
 
 std::string_view to_string(ClusterMessageError e) {
   switch (e) {
-    case Err::too_large: return "too_large";
-    case Err::bencode: return "bencode";
-    case Err::not_dict: return "not_dict";
-    case Err::unknown_kind: return "unknown_kind";
-    case Err::missing_field: return "missing_field";
-    case Err::bad_field: return "bad_field";
-    case Err::too_many: return "too_many";
+    case Err::too_large:
+      return "too_large";
+    case Err::bencode:
+      return "bencode";
+    case Err::not_dict:
+      return "not_dict";
+    case Err::unknown_kind:
+      return "unknown_kind";
+    case Err::missing_field:
+      return "missing_field";
+    case Err::bad_field:
+      return "bad_field";
+    case Err::too_many:
+      return "too_many";
   }
   return "unknown";
 }
@@ -478,10 +486,12 @@ Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string
 
   if (*kind == "fw") {
     ForwardBatch b;
-    if (auto r = decode_list(root, "a", ClusterLimits::kBatchItemsMax, b.announces, decode_announce);
+    if (auto r =
+            decode_list(root, "a", ClusterLimits::kBatchItemsMax, b.announces, decode_announce);
         !r)
       return Unexpected(r.error());
-    if (auto r = decode_list(root, "s", ClusterLimits::kBatchItemsMax, b.scrapes, decode_scrape); !r)
+    if (auto r = decode_list(root, "s", ClusterLimits::kBatchItemsMax, b.scrapes, decode_scrape);
+        !r)
       return Unexpected(r.error());
     return ClusterMessage(std::move(b));
   }
@@ -491,8 +501,8 @@ Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string
                              decode_announce_reply);
         !r)
       return Unexpected(r.error());
-    if (auto r = decode_list(root, "s", ClusterLimits::kBatchItemsMax, b.scrapes,
-                             decode_scrape_reply);
+    if (auto r =
+            decode_list(root, "s", ClusterLimits::kBatchItemsMax, b.scrapes, decode_scrape_reply);
         !r)
       return Unexpected(r.error());
     return ClusterMessage(std::move(b));
@@ -505,8 +515,8 @@ Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string
     auto t = u32_field(root, "t");
     if (!t) return Unexpected(t.error());
     m.txid = *t;
-    if (auto r = decode_list(root, "w", ClusterLimits::kSwarmsPerMessageMax, m.swarms,
-                             decode_swarm);
+    if (auto r =
+            decode_list(root, "w", ClusterLimits::kSwarmsPerMessageMax, m.swarms, decode_swarm);
         !r)
       return Unexpected(r.error());
     return ClusterMessage(std::move(m));

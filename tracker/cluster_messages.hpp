@@ -9,9 +9,9 @@
 //                 l left n numwant p peer_id t txid u uploaded w want_peer_ids (0/1)
 //       scrape:   h packed info-hashes (20 bytes each, 1..74)  t txid
 //   rp  reply batch     a: list of announce replies   s: list of scrape replies
-//       ok announce: c complete d downloaded i incomplete m min interval p packed peers t v interval
-//       ok scrape:   r packed entries (hash 20, complete, downloaded, incomplete as 4-byte BE) t
-//       failure:     f reason t          not owner: o 1 t
+//       ok announce: c complete d downloaded i incomplete m min interval p packed peers t v
+//       interval ok scrape:   r packed entries (hash 20, complete, downloaded, incomplete as 4-byte
+//       BE) t failure:     f reason t          not owner: o 1 t
 //   rs  replicate       k purpose  t txid (pull answers)  w: list of swarms
 //       swarm: d downloaded  g packed gone addresses  h info_hash  p packed snapshot peers
 //   pr  pull request    a from id  b to id (the range (a, b])  t txid

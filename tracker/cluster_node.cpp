@@ -16,45 +16,45 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
 
 // ---- counters ------------------------------------------------------------------------------
 
-#define RT_CLUSTER_COUNTERS(X)                                                                   \
-  X(announces_local)          /* answered from the owned store, here */                        \
-  X(scrapes_local)            /* info-hashes scraped from the owned store, here */             \
-  X(announces_forwarded)      /* sent to a remote owner */                                     \
-  X(scrapes_forwarded)        /* info-hashes sent to a remote owner */                         \
-  X(forward_messages)         /* forward batches sent */                                       \
-  X(answered_remote)          /* forwarded requests answered by their owner */                 \
-  X(remote_failures)          /* forwarded requests the owner refused (failure reason) */      \
-  X(timeouts)                 /* requests failed at their deadline */                          \
-  X(not_owner_retries)        /* "not mine" answers followed by a new lookup */                \
-  X(not_owner_failures)       /* second "not mine": client told to retry */                    \
-  X(not_owner_sent)           /* forwarded requests this node refused as not owner */          \
-  X(served_for_others)        /* forwarded requests applied here as owner */                   \
-  X(owner_cache_hits)                                                                          \
-  X(owner_cache_misses)                                                                        \
-  X(lookups_started)                                                                           \
-  X(lookups_failed)                                                                            \
-  X(busy_refusals)            /* pending_max reached */                                        \
-  X(stale_replies)            /* replies to requests already finished or from another node */  \
-  X(replicate_messages)       /* replicate payloads sent (all purposes) */                     \
-  X(replicated_swarms)        /* swarm entries sent (x targets) */                             \
-  X(replica_swarms_merged)    /* swarm entries received and merged */                          \
-  X(replica_gone_applied)     /* peers removed by a received delta */                          \
-  X(delta_dropped)            /* delta peers over delta_peers_max (left to the sync) */        \
-  X(sync_passes)                                                                               \
-  X(promoted)                 /* replica -> owned */                                           \
-  X(demoted)                  /* owned -> replica (range given to a new predecessor) */        \
-  X(replica_dropped)          /* replicas not refreshed within replica_grace */                \
-  X(pulls_started)                                                                             \
-  X(pulls_completed)                                                                           \
-  X(pull_timeouts)                                                                             \
-  X(pulls_served)                                                                              \
-  X(gated_requests)           /* requests held until the join pull finished */                 \
-  X(handoffs_sent)                                                                             \
-  X(handoffs_received)                                                                         \
-  X(handoff_acks)                                                                              \
-  X(outbox_dropped)                                                                            \
-  X(malformed)                /* undecodable payloads */                                       \
-  X(bad_replies)              /* decodable replies that do not match their request */
+#define RT_CLUSTER_COUNTERS(X)                                                             \
+  X(announces_local)     /* answered from the owned store, here */                         \
+  X(scrapes_local)       /* info-hashes scraped from the owned store, here */              \
+  X(announces_forwarded) /* sent to a remote owner */                                      \
+  X(scrapes_forwarded)   /* info-hashes sent to a remote owner */                          \
+  X(forward_messages)    /* forward batches sent */                                        \
+  X(answered_remote)     /* forwarded requests answered by their owner */                  \
+  X(remote_failures)     /* forwarded requests the owner refused (failure reason) */       \
+  X(timeouts)            /* requests failed at their deadline */                           \
+  X(not_owner_retries)   /* "not mine" answers followed by a new lookup */                 \
+  X(not_owner_failures)  /* second "not mine": client told to retry */                     \
+  X(not_owner_sent)      /* forwarded requests this node refused as not owner */           \
+  X(served_for_others)   /* forwarded requests applied here as owner */                    \
+  X(owner_cache_hits)                                                                      \
+  X(owner_cache_misses)                                                                    \
+  X(lookups_started)                                                                       \
+  X(lookups_failed)                                                                        \
+  X(busy_refusals)         /* pending_max reached */                                       \
+  X(stale_replies)         /* replies to requests already finished or from another node */ \
+  X(replicate_messages)    /* replicate payloads sent (all purposes) */                    \
+  X(replicated_swarms)     /* swarm entries sent (x targets) */                            \
+  X(replica_swarms_merged) /* swarm entries received and merged */                         \
+  X(replica_gone_applied)  /* peers removed by a received delta */                         \
+  X(delta_dropped)         /* delta peers over delta_peers_max (left to the sync) */       \
+  X(sync_passes)                                                                           \
+  X(promoted)        /* replica -> owned */                                                \
+  X(demoted)         /* owned -> replica (range given to a new predecessor) */             \
+  X(replica_dropped) /* replicas not refreshed within replica_grace */                     \
+  X(pulls_started)                                                                         \
+  X(pulls_completed)                                                                       \
+  X(pull_timeouts)                                                                         \
+  X(pulls_served)                                                                          \
+  X(gated_requests) /* requests held until the join pull finished */                       \
+  X(handoffs_sent)                                                                         \
+  X(handoffs_received)                                                                     \
+  X(handoff_acks)                                                                          \
+  X(outbox_dropped)                                                                        \
+  X(malformed)   /* undecodable payloads */                                                \
+  X(bad_replies) /* decodable replies that do not match their request */
 
 struct ClusterNode::Counters {
 #define RT_FIELD(name) std::uint64_t name = 0;
@@ -85,8 +85,7 @@ Ownership RingNodeView::ownership(const dht::NodeId& key) const {
   if (node_.successors().empty()) return Ownership::mine;
   const auto& pred = node_.predecessor();
   if (!pred) return Ownership::unknown;
-  return dht::in_half_open(key, pred->id, node_.self().id) ? Ownership::mine
-                                                            : Ownership::not_mine;
+  return dht::in_half_open(key, pred->id, node_.self().id) ? Ownership::mine : Ownership::not_mine;
 }
 
 std::vector<dht::NodeRef> RingNodeView::successors() const {
@@ -335,8 +334,7 @@ void ClusterNode::enqueue_forward(const dht::NodeRef& to, std::uint32_t txid) {
   }
   open->bytes += bytes;
   if (open->bytes >= ClusterLimits::kBatchBytesTarget ||
-      open->batch.announces.size() + open->batch.scrapes.size() >=
-          ClusterLimits::kBatchItemsMax) {
+      open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
     ++counters_->forward_messages;
     send(open->to, open->batch);
     open_forwards_.erase(open);
@@ -391,8 +389,9 @@ void ClusterNode::suspect(const dht::NodeId& id, TimePoint now) {
     }
   }
   if (suspects_.size() >= kSuspectsMax) {
-    auto oldest = std::min_element(suspects_.begin(), suspects_.end(),
-                                   [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto oldest =
+        std::min_element(suspects_.begin(), suspects_.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
     suspects_.erase(oldest);
   }
   suspects_.emplace_back(id, now + kSuspectFor);
@@ -495,7 +494,8 @@ void ClusterNode::answer_forwarded_scrape(TimePoint now, const dht::NodeRef& fro
     if (gated(h)) {
       if (gate_waiters_.size() >= config_.pending_max) return;
       ++counters_->gated_requests;
-      gate_waiters_.push_back([this, from, s](TimePoint t) { answer_forwarded_scrape(t, from, s); });
+      gate_waiters_.push_back(
+          [this, from, s](TimePoint t) { answer_forwarded_scrape(t, from, s); });
       return;
     }
   }
@@ -737,8 +737,7 @@ void ClusterNode::handle_ring_change(TimePoint now) {
   if (alone && !was_alone_) reconcile_needed_ = true;
   if (pred_changed) {
     reconcile_needed_ = true;
-    if (last_pred_ && !alone &&
-        dht::in_open(pred->id, last_pred_->id, ring_.self().id)) {
+    if (last_pred_ && !alone && dht::in_open(pred->id, last_pred_->id, ring_.self().id)) {
       // The range shrank: a node joined before us. Give it what we hold of its range (it pulls
       // too, but announces we applied meanwhile would otherwise only reach it with the sync).
       Transfer t;

@@ -122,8 +122,7 @@ struct AppTransmit {
 
 class ClusterNode final : public RequestHandler {
  public:
-  static constexpr std::string_view kTimeoutReason =
-      "tracker ring did not answer in time, retry";
+  static constexpr std::string_view kTimeoutReason = "tracker ring did not answer in time, retry";
   static constexpr std::string_view kBusyReason = "tracker busy, retry";
   static constexpr std::string_view kNoOwnerReason =
       "tracker ring could not find the owner of this torrent, retry";
@@ -262,8 +261,7 @@ class ClusterNode final : public RequestHandler {
 
   // Serving as owner.
   bool gated(const InfoHash& h) const;
-  Expected<AnnounceResponse, std::string> apply_announce(const AnnounceRequest& req,
-                                                         TimePoint now);
+  Expected<AnnounceResponse, std::string> apply_announce(const AnnounceRequest& req, TimePoint now);
   ScrapeEntry apply_scrape(const InfoHash& h, TimePoint now);
   void ensure_owned(const InfoHash& h, TimePoint now);
   void on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatch batch);

@@ -104,9 +104,9 @@ ClusterMessage random_message(dht::Prng& rng, std::size_t kind) {
         s.status = static_cast<ReplyStatus>(rng.below(3));
         if (s.status == ReplyStatus::ok) {
           for (auto k = rng.below(ClusterLimits::kScrapeHashesMax + 1); k > 0; --k)
-            s.files.push_back(ScrapeEntry{random_bytes<20>(rng), static_cast<std::uint32_t>(rng.next()),
-                                          static_cast<std::uint32_t>(rng.next()),
-                                          static_cast<std::uint32_t>(rng.next())});
+            s.files.push_back(ScrapeEntry{
+                random_bytes<20>(rng), static_cast<std::uint32_t>(rng.next()),
+                static_cast<std::uint32_t>(rng.next()), static_cast<std::uint32_t>(rng.next())});
         } else if (s.status == ReplyStatus::failure) {
           s.failure = random_reason(rng);
         }
@@ -150,8 +150,7 @@ ClusterMessage random_message(dht::Prng& rng, std::size_t kind) {
 bool same(const AnnounceRequest& a, const AnnounceRequest& b) {
   return a.info_hash == b.info_hash && a.peer_id == b.peer_id && a.peer == b.peer &&
          a.uploaded == b.uploaded && a.downloaded == b.downloaded && a.left == b.left &&
-         a.event == b.event && a.numwant == b.numwant && a.key == b.key &&
-         a.families == b.families;
+         a.event == b.event && a.numwant == b.numwant && a.key == b.key && a.families == b.families;
 }
 
 bool same(const ClusterMessage& x, const ClusterMessage& y) {
@@ -275,9 +274,9 @@ BOOST_DATA_TEST_CASE(every_kind_round_trips_for_many_seeds, bdata::xrange(300), 
     BOOST_TEST_INFO("seed " << seed << " kind " << kind);
     BOOST_TEST(bytes.size() <= items_bytes_max(m));
     auto back = decode_cluster_message(bytes);
-    BOOST_REQUIRE_MESSAGE(back.has_value(),
-                          "decode failed: " << to_string(back ? ClusterMessageError::bencode
-                                                              : back.error()));
+    BOOST_REQUIRE_MESSAGE(
+        back.has_value(),
+        "decode failed: " << to_string(back ? ClusterMessageError::bencode : back.error()));
     BOOST_TEST(same(m, *back));
   }
 }
@@ -346,23 +345,43 @@ const Hostile kHostile[] = {
     {"ack txid over 32 bits", "d1:ti4294967296e1:y2:ake"sv, ClusterMessageError::bad_field},
     {"txid as string", "d1:t1:x1:y2:ake"sv, ClusterMessageError::bad_field},
     {"done purpose out of range", "d1:ki9e1:ni0e1:ti1e1:y2:dne"sv, ClusterMessageError::bad_field},
-    {"pull id of 19 bytes", "d1:a19:aaaaaaaaaaaaaaaaaaa1:b20:bbbbbbbbbbbbbbbbbbbb1:ti1e1:y2:pre"sv, ClusterMessageError::bad_field},
-    {"pull without to", "d1:a20:aaaaaaaaaaaaaaaaaaaa1:ti1e1:y2:pre"sv, ClusterMessageError::missing_field},
+    {"pull id of 19 bytes", "d1:a19:aaaaaaaaaaaaaaaaaaa1:b20:bbbbbbbbbbbbbbbbbbbb1:ti1e1:y2:pre"sv,
+     ClusterMessageError::bad_field},
+    {"pull without to", "d1:a20:aaaaaaaaaaaaaaaaaaaa1:ti1e1:y2:pre"sv,
+     ClusterMessageError::missing_field},
     {"forward list is a dict", "d1:ade1:y2:fwe"sv, ClusterMessageError::bad_field},
     {"forward item not a dict", "d1:ali1ee1:y2:fwe"sv, ClusterMessageError::not_dict},
     {"announce missing fields", "d1:ald1:ti1eee1:y2:fwe"sv, ClusterMessageError::missing_field},
-    {"scrape of 19 bytes", "d1:sld1:h19:hhhhhhhhhhhhhhhhhhh1:ti1eee1:y2:fwe"sv, ClusterMessageError::bad_field},
+    {"scrape of 19 bytes", "d1:sld1:h19:hhhhhhhhhhhhhhhhhhh1:ti1eee1:y2:fwe"sv,
+     ClusterMessageError::bad_field},
     {"scrape of no hash", "d1:sld1:h0:1:ti1eee1:y2:fwe"sv, ClusterMessageError::bad_field},
     {"reply not_owner 2", "d1:ald1:oi2e1:ti1eee1:y2:rpe"sv, ClusterMessageError::bad_field},
-    {"reply ok without peers", "d1:ald1:ci1e1:di1e1:ii1e1:mi1e1:ti1e1:vi1eee1:y2:rpe"sv, ClusterMessageError::missing_field},
-    {"reply peer truncated", "d1:ald1:ci1e1:di1e1:ii1e1:mi1e1:p3:\x00\x01\x02" "1:ti1e1:vi1eee1:y2:rpe"sv, ClusterMessageError::bad_field},
-    {"reply peer unknown flag", "d1:ald1:ci1e1:di1e1:ii1e1:mi1e1:p7:\x08\x01\x02\x03\x04\x00\x01" "1:ti1e1:vi1eee1:y2:rpe"sv, ClusterMessageError::bad_field},
-    {"scrape reply of 31 bytes", "d1:sld1:r31:rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr1:ti1eee1:y2:rpe"sv, ClusterMessageError::bad_field},
+    {"reply ok without peers", "d1:ald1:ci1e1:di1e1:ii1e1:mi1e1:ti1e1:vi1eee1:y2:rpe"sv,
+     ClusterMessageError::missing_field},
+    {"reply peer truncated",
+     "d1:ald1:ci1e1:di1e1:ii1e1:mi1e1:p3:\x00\x01\x02"
+     "1:ti1e1:vi1eee1:y2:rpe"sv,
+     ClusterMessageError::bad_field},
+    {"reply peer unknown flag",
+     "d1:ald1:ci1e1:di1e1:ii1e1:mi1e1:p7:\x08\x01\x02\x03\x04\x00\x01"
+     "1:ti1e1:vi1eee1:y2:rpe"sv,
+     ClusterMessageError::bad_field},
+    {"scrape reply of 31 bytes", "d1:sld1:r31:rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr1:ti1eee1:y2:rpe"sv,
+     ClusterMessageError::bad_field},
     {"replicate without purpose", "d1:ti1e1:wle1:y2:rse"sv, ClusterMessageError::missing_field},
-    {"replicate swarm without hash", "d1:ki0e1:ti1e1:wld1:di0eee1:y2:rse"sv, ClusterMessageError::missing_field},
-    {"replicate peer truncated ttl", "d1:ki0e1:ti1e1:wld1:di0e1:h20:hhhhhhhhhhhhhhhhhhhh1:p3:\x00\x00\x00" "ee1:y2:rse"sv, ClusterMessageError::bad_field},
-    {"replicate gone with seeder flag", "d1:ki0e1:ti1e1:wld1:di0e1:g7:\x04\x01\x02\x03\x04\x00\x01" "1:h20:hhhhhhhhhhhhhhhhhhhhee1:y2:rse"sv, ClusterMessageError::bad_field},
-    {"replicate downloaded negative", "d1:ki0e1:ti1e1:wld1:di-1e1:h20:hhhhhhhhhhhhhhhhhhhhee1:y2:rse"sv, ClusterMessageError::bad_field},
+    {"replicate swarm without hash", "d1:ki0e1:ti1e1:wld1:di0eee1:y2:rse"sv,
+     ClusterMessageError::missing_field},
+    {"replicate peer truncated ttl",
+     "d1:ki0e1:ti1e1:wld1:di0e1:h20:hhhhhhhhhhhhhhhhhhhh1:p3:\x00\x00\x00"
+     "ee1:y2:rse"sv,
+     ClusterMessageError::bad_field},
+    {"replicate gone with seeder flag",
+     "d1:ki0e1:ti1e1:wld1:di0e1:g7:\x04\x01\x02\x03\x04\x00\x01"
+     "1:h20:hhhhhhhhhhhhhhhhhhhhee1:y2:rse"sv,
+     ClusterMessageError::bad_field},
+    {"replicate downloaded negative",
+     "d1:ki0e1:ti1e1:wld1:di-1e1:h20:hhhhhhhhhhhhhhhhhhhhee1:y2:rse"sv,
+     ClusterMessageError::bad_field},
     {"too deep", "d1:ald1:ald1:aleeeeee1:y2:fwe"sv, ClusterMessageError::bencode},
 };
 }  // namespace

@@ -5,7 +5,6 @@
 #include "tracker/cluster_node.hpp"
 
 #include <boost/test/unit_test.hpp>
-
 #include <map>
 #include <set>
 
@@ -310,7 +309,7 @@ BOOST_AUTO_TEST_CASE(scrape_is_split_by_owner_and_merged_in_request_order) {
   TestNode b(0x30, 0x10, {});
   TestNode c(0xC0, 0x80, {});
   AnnounceResult_ x;
-  a.node.announce(announce_of(hash_at(0x60), 1, 0), kT0, capture(x));  // seeder at A
+  a.node.announce(announce_of(hash_at(0x60), 1, 0), kT0, capture(x));    // seeder at A
   b.node.announce(announce_of(hash_at(0x20), 2), kT0, capture(x = {}));  // leecher at B
   c.node.announce(announce_of(hash_at(0xA0), 3), kT0, capture(x = {}));
   c.node.announce(announce_of(hash_at(0xA0), 4), kT0, capture(x = {}));
