@@ -13,6 +13,7 @@
 
 #include "dht/ring_node.hpp"
 #include "dht/ring_transport.hpp"
+#include "tracker/cluster_node.hpp"
 #include "tracker/config.hpp"
 #include "tracker/connection_id.hpp"
 #include "tracker/counters.hpp"
@@ -28,7 +29,29 @@ namespace tr = ringtracker::tracker;
 namespace {
 
 /// Longest wait for neighbours to acknowledge a graceful leave before exiting anyway.
-constexpr time_t kLeaveWaitSeconds = 3;
+constexpr time_t kLeaveWaitSeconds = 6;
+/// How often a leaving node checks whether its range handoff finished.
+constexpr rt::Duration kLeavePollInterval = std::chrono::milliseconds(50);
+
+/// Front-end adapter for a ring node: every request may queue ring traffic, so the ring is
+/// pumped after each call (the front ends know nothing of the ring).
+class PumpingHandler final : public tr::RequestHandler {
+ public:
+  PumpingHandler(tr::RequestHandler& inner, std::function<void(rt::TimePoint)> pump)
+      : inner_(inner), pump_(std::move(pump)) {}
+  void announce(const tr::AnnounceRequest& req, rt::TimePoint now, AnnounceDone done) override {
+    inner_.announce(req, now, std::move(done));
+    pump_(now);
+  }
+  void scrape(const tr::ScrapeRequest& req, rt::TimePoint now, ScrapeDone done) override {
+    inner_.scrape(req, now, std::move(done));
+    pump_(now);
+  }
+
+ private:
+  tr::RequestHandler& inner_;
+  std::function<void(rt::TimePoint)> pump_;
+};
 
 struct EventBaseDeleter {
   void operator()(event_base* b) const { event_base_free(b); }
@@ -65,25 +88,52 @@ struct Daemon {
   std::string ring_address;
   std::unique_ptr<rt::dht::RingTransport> ring_transport;
   std::unique_ptr<rt::dht::RingNode> ring;
+  std::unique_ptr<tr::MemorySwarmStore> replica_store;
+  std::unique_ptr<rt::tracker::RingNodeView> ring_view;
+  std::unique_ptr<tr::ClusterNode> cluster;
+  std::unique_ptr<tr::RequestHandler> front_handler;  // what HTTP and UDP call
   bool stopping = false;
+  bool leave_sent = false;
   EventPtr stop_deadline;
 
-  /// Moves everything the ring produced to the socket and the data layer, then re-arms the
-  /// timer. Call after every input to the ring.
+  /// Moves everything the ring and the data layer produced: app payloads into the ring,
+  /// datagrams onto the socket, ring events into the data layer, until nothing moves; then
+  /// re-arms the one timer. Call after every input to either.
   void pump_ring(rt::TimePoint now) {
-    (void)now;
-    while (auto t = ring->poll_transmit())
-      ring_transport->send(t->destination,
-                           {reinterpret_cast<const std::uint8_t*>(t->bytes.data()), t->bytes.size()});
-    while (auto e = ring->poll_event()) {
-      if (std::holds_alternative<rt::dht::ring_event::Joined>(*e)) {
-        spdlog::info("joined the ring");
-      } else if (std::holds_alternative<rt::dht::ring_event::Left>(*e)) {
-        spdlog::info("left the ring");
-        if (stopping) event_base_loopexit(base.get(), nullptr);
+    for (bool moved = true; moved;) {
+      moved = false;
+      if (cluster) {
+        while (auto a = cluster->poll_app()) {
+          ring->send_app(now, a->to.address, a->payload);
+          moved = true;
+        }
+      }
+      while (auto t = ring->poll_transmit()) {
+        ring_transport->send(t->destination, {reinterpret_cast<const std::uint8_t*>(t->bytes.data()),
+                                              t->bytes.size()});
+        moved = true;
+      }
+      while (auto e = ring->poll_event()) {
+        moved = true;
+        if (std::holds_alternative<rt::dht::ring_event::Joined>(*e)) {
+          spdlog::info("joined the ring");
+        } else if (std::holds_alternative<rt::dht::ring_event::Left>(*e)) {
+          spdlog::info("left the ring");
+          if (stopping) event_base_loopexit(base.get(), nullptr);
+        }
+        if (cluster) cluster->handle_ring_event(now, *e);
+      }
+      // Graceful leave, second step: the range is handed over, now leave the ring itself.
+      if (stopping && !leave_sent && cluster && cluster->leave_ready(now)) {
+        leave_sent = true;
+        ring->leave(now);
+        moved = true;
       }
     }
-    ring_transport->arm(ring->next_timeout());
+    auto wake = ring->next_timeout();
+    if (cluster) wake = std::min(wake, cluster->next_timeout());
+    if (stopping && !leave_sent) wake = std::min(wake, now + kLeavePollInterval);
+    ring_transport->arm(wake);
   }
 
   void reload_access_list() {
@@ -133,6 +183,11 @@ struct Daemon {
       s.extra_counters.emplace_back("ring_rejoins", c.rejoins);
       s.extra_counters.emplace_back("ring_send_failures", ring_transport->send_failures());
     }
+    if (cluster) {
+      s.replica_torrents = replica_store->stats().torrents;
+      for (auto& [name, v] : cluster->counters())
+        s.extra_counters.emplace_back("cluster_" + std::string(name), v);
+    }
     return s;
   }
 };
@@ -150,9 +205,11 @@ void on_stop_signal(evutil_socket_t, short, void* arg) noexcept {
     d->stopping = true;
     spdlog::info("stopping");
     if (d->ring && d->ring->is_member()) {
-      // Graceful leave: neighbours adopt each other at once; exit on Left or after a bound.
-      d->ring->leave(rt::Clock::now());
-      d->pump_ring(rt::Clock::now());
+      // Graceful leave: push the owned range to the successor, then leave the ring (neighbours
+      // adopt each other at once); exit on Left or after a bound.
+      auto now = rt::Clock::now();
+      d->cluster->begin_leave(now);
+      d->pump_ring(now);
       d->stop_deadline.reset(evtimer_new(d->base.get(), on_stop_deadline, d));
       timeval tv{kLeaveWaitSeconds, 0};
       if (d->stop_deadline && evtimer_add(d->stop_deadline.get(), &tv) == 0) return;
@@ -260,27 +317,7 @@ int main(int argc, char** argv) {
   if (!ids) return fail(ids.error());
   d.ids = std::make_unique<tr::ConnectionIds>(std::move(*ids));
 
-  std::string line = "listening";
-  std::string first_addr;
-  if (!d.cfg.http_listen.empty()) {
-    d.http = std::make_unique<tr::HttpServer>(d.base.get(), d.cfg, *d.service, d.counters,
-                                              [&d] { return d.stats(); });
-    for (auto& a : d.cfg.http_listen) {
-      auto bound = d.http->listen(a);
-      if (!bound) return fail(bound.error());
-      line += " http=" + bound->to_string();
-      if (first_addr.empty()) first_addr = bound->to_string();
-    }
-  }
-  if (!d.cfg.udp_listen.empty()) {
-    d.udp = std::make_unique<tr::UdpServer>(d.base.get(), *d.service, *d.ids, d.counters);
-    for (auto& a : d.cfg.udp_listen) {
-      auto bound = d.udp->listen(a, d.cfg.udp_receive_buffer_bytes);
-      if (!bound) return fail(bound.error());
-      line += " udp=" + bound->to_string();
-      if (first_addr.empty()) first_addr = bound->to_string();
-    }
-  }
+  std::string ring_part;
   if (d.cfg.ring_listen) {
     if (d.cfg.ring_listen->ip.is_unspecified())
       return fail("--ring needs the address other nodes reach this one at, not " +
@@ -295,6 +332,7 @@ int main(int argc, char** argv) {
             },
             [&d](rt::TimePoint now) {
               d.ring->handle_timeout(now);
+              d.cluster->handle_timeout(now);
               d.pump_ring(now);
             }});
     auto bound = d.ring_transport->open(*d.cfg.ring_listen);
@@ -306,7 +344,15 @@ int main(int argc, char** argv) {
     d.ring = std::make_unique<rt::dht::RingNode>(rc, seed ^ 0x51f6);
     d.ring_address = bound->to_string();
     d.node_id = d.ring->self().id.to_hex();
-    line += " ring=" + d.ring_address;
+    ring_part = " ring=" + d.ring_address;
+    d.replica_store = std::make_unique<tr::MemorySwarmStore>(d.cfg.limits, seed ^ 0xc0b1);
+    d.ring_view = std::make_unique<rt::tracker::RingNodeView>(*d.ring);
+    tr::ClusterConfig cc;
+    cc.replicas = d.cfg.replicas;
+    cc.peer_ttl = d.cfg.limits.peer_ttl;
+    d.cluster = std::make_unique<tr::ClusterNode>(cc, *d.ring_view, *d.service, *d.replica_store);
+    d.front_handler = std::make_unique<PumpingHandler>(
+        *d.cluster, [&d](rt::TimePoint t) { d.pump_ring(t); });
     auto now = rt::Clock::now();
     if (d.cfg.ring_join.empty()) {
       d.ring->create(now);
@@ -314,11 +360,33 @@ int main(int argc, char** argv) {
       d.ring->join(now, d.cfg.ring_join);
     }
     d.pump_ring(now);
-  } else {
-    // A lone node's id is derived like a ring node's: SHA-1 of its first advertised endpoint.
-    d.node_id = sha1_hex(first_addr);
   }
-  line += " node=" + d.node_id;
+  tr::RequestHandler& handler =
+      d.front_handler ? *d.front_handler : static_cast<tr::RequestHandler&>(*d.service);
+  std::string line = "listening";
+  std::string first_addr;
+  if (!d.cfg.http_listen.empty()) {
+    d.http = std::make_unique<tr::HttpServer>(d.base.get(), d.cfg, handler, d.counters,
+                                              [&d] { return d.stats(); });
+    for (auto& a : d.cfg.http_listen) {
+      auto bound = d.http->listen(a);
+      if (!bound) return fail(bound.error());
+      line += " http=" + bound->to_string();
+      if (first_addr.empty()) first_addr = bound->to_string();
+    }
+  }
+  if (!d.cfg.udp_listen.empty()) {
+    d.udp = std::make_unique<tr::UdpServer>(d.base.get(), handler, *d.ids, d.counters);
+    for (auto& a : d.cfg.udp_listen) {
+      auto bound = d.udp->listen(a, d.cfg.udp_receive_buffer_bytes);
+      if (!bound) return fail(bound.error());
+      line += " udp=" + bound->to_string();
+      if (first_addr.empty()) first_addr = bound->to_string();
+    }
+  }
+  // A lone node's id is derived like a ring node's: SHA-1 of its first advertised endpoint.
+  if (d.node_id.empty()) d.node_id = sha1_hex(first_addr);
+  line += ring_part + " node=" + d.node_id;
 
   auto add_event = [&](evutil_socket_t fd, short what, event_callback_fn cb,
                        const timeval* tv) -> bool {
