@@ -125,11 +125,6 @@ std::string NodeId::to_hex() const {
   return s;
 }
 
-std::uint64_t NodeId::prefix64() const {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8; ++i) v = v << 8 | bytes_[i];
-  return v;
-}
 
 NodeId NodeId::from_words(std::uint64_t hi, std::uint64_t mid, std::uint32_t lo) {
   NodeId r;
@@ -202,7 +197,7 @@ bool verify(const NodeId& id, const SocketAddress& address, std::uint16_t vnode)
     bool used = false;
     NodeId id;
   };
-  static constexpr std::size_t kEntries = 4096;
+  static constexpr std::size_t kEntries = 16384;  // 16384 x 48 B per thread
   thread_local std::array<Entry, kEntries> cache{};
   std::uint64_t h = address.port * 0x9e3779b97f4a7c15ULL ^ vnode;
   for (std::size_t i = 0; i < address.ip.size(); ++i) h = (h ^ address.ip.data()[i]) * 0x100000001b3ULL;

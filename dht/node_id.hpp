@@ -44,7 +44,7 @@ class NodeId {
   }
   std::string to_hex() const;
   /// First 8 bytes as an integer: a hash for containers and a cheap ordering hint.
-  std::uint64_t prefix64() const;
+  std::uint64_t prefix64() const { return be_word(0); }
 
   /// (this + other) mod 2^160.
   NodeId plus(const NodeId& other) const;

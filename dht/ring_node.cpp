@@ -109,14 +109,15 @@ void RingNode::join_complete(TimePoint now, const std::optional<NodeRef>& pred,
                              std::vector<NodeRef> list) {
   const bool was_joining = state_ == State::joining;
   if (!was_joining && state_ != State::member) return;
+  // The predecessor may still list an earlier incarnation of us (a restart at the same
+  // address) first: that entry is us, not the end of the list.
+  while (!list.empty() && list.front().id == self_.id) list.erase(list.begin());
   auto merged = merge_successors(nullptr, list);
-  if (merged.empty() && was_joining) {
-    // Only ourselves (an earlier incarnation) answered: nobody else is there. Start alone.
-    state_ = State::idle;
-    create(now);
+  if (merged.empty()) {
+    // Nothing usable: never start a second ring on our own; try again a period later.
+    if (was_joining) join_retry_at_ = now + config_.stabilize_period;
     return;
   }
-  if (merged.empty()) return;
   state_ = State::member;
   set_successors(std::move(merged));
   set_pred(now, pred);
@@ -325,7 +326,14 @@ void RingNode::handle_timeout(TimePoint now) {
       // Same RTO again, no backoff: detection must stay within misses_dead * RTO.
       it->deadline = now + rto(it->to.id);
       ++counters_.retransmits;
-      push_transmit(it->to.address, it->bytes, it->kind);
+      RingMessage& m = out_message(it->kind, it->txid);
+      m.rectify = it->rectify;
+      m.key = it->key;
+      if (it->kind == MessageKind::leave) {
+        m.predecessor = pred_;
+        for (const auto& s : succs_) m.nodes.push_back(s);
+      }
+      push_transmit(it->to.address, encode(m), it->kind);
       continue;
     }
     Pending p = std::move(*it);
@@ -466,8 +474,9 @@ bool RingNode::send_request(TimePoint now, const NodeRef& to, RingMessage& m, Pu
   p.sent_at = now;
   p.deadline = now + rto(to.id);
   p.kind = m.kind;
-  p.bytes = encode(m);
-  push_transmit(to.address, p.bytes, m.kind);
+  p.rectify = m.rectify;
+  p.key = m.key;
+  push_transmit(to.address, encode(m), m.kind);
   pending_.push_back(std::move(p));
   return true;
 }
@@ -745,14 +754,16 @@ void RingNode::finger_result(int i, const std::optional<NodeRef>& owner) {
 }
 
 void RingNode::remember_member(const SocketAddress& a) {
-  // Port first: a cheap filter before the 16-byte address comparison.
+  // A sample, not a census: once full, only one message in 32 may replace an entry (slow
+  // turnover keeps members from afar), and only then is the list scanned.
+  if (known_.size() == kKnownMembersMax && rng_.below(32) != 0) return;
   if (std::any_of(known_.begin(), known_.end(),
                   [&](const SocketAddress& k) { return k.port == a.port && k == a; }))
     return;
   if (known_.size() < kKnownMembersMax) {
     known_.push_back(a);
-  } else if (rng_.below(32) == 0) {
-    known_[rng_.below(known_.size())] = a;  // slow turnover keeps a sample from afar
+  } else {
+    known_[rng_.below(known_.size())] = a;
   }
 }
 
@@ -1097,8 +1108,9 @@ void RingNode::lookup_finish(TimePoint now, LookupId id, std::optional<NodeRef> 
 // RTT (RFC 6298)
 
 void RingNode::rtt_sample(TimePoint now, const NodeId& id, Duration rtt) {
+  const std::uint64_t key = id.prefix64();
   for (auto& e : rtt_) {
-    if (e.id == id) {
+    if (e.id_prefix == key) {
       const Duration err = e.srtt > rtt ? e.srtt - rtt : rtt - e.srtt;
       e.rttvar = (3 * e.rttvar + err) / 4;
       e.srtt = (7 * e.srtt + rtt) / 8;
@@ -1106,7 +1118,7 @@ void RingNode::rtt_sample(TimePoint now, const NodeId& id, Duration rtt) {
       return;
     }
   }
-  RttEntry fresh{id, rtt, rtt / 2, now};
+  RttEntry fresh{key, rtt, rtt / 2, now};
   if (rtt_.size() < kRttEntriesMax) {
     rtt_.push_back(fresh);
   } else {
@@ -1117,8 +1129,9 @@ void RingNode::rtt_sample(TimePoint now, const NodeId& id, Duration rtt) {
 }
 
 Duration RingNode::rto(const NodeId& id) const {
+  const std::uint64_t key = id.prefix64();
   for (const auto& e : rtt_)
-    if (e.id == id)
+    if (e.id_prefix == key)
       return std::clamp<Duration>(e.srtt + 4 * e.rttvar, config_.rto_min, config_.rto_max);
   return config_.rto_initial;
 }

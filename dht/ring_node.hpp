@@ -212,8 +212,11 @@ class RingNode {
     TimePoint sent_at;
     TimePoint deadline;
     int misses = 0;
+    // Enough to encode the request again on retransmission (rare), instead of keeping a copy
+    // of every request's bytes.
     MessageKind kind = MessageKind::ping;
-    std::string bytes;
+    bool rectify = false;
+    NodeId key;
   };
   struct Lookup {
     LookupId id = 0;
@@ -234,7 +237,7 @@ class RingNode {
     int steps = 0;
   };
   struct RttEntry {
-    NodeId id;
+    std::uint64_t id_prefix = 0;  // a prefix collision would only share an RTT estimate
     Duration srtt{};
     Duration rttvar{};
     TimePoint last_used;

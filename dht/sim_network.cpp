@@ -21,7 +21,51 @@ std::uint64_t mix(std::uint64_t x) {
 }  // namespace
 
 SimNetwork::SimNetwork(const SimOptions& options)
-    : options_(options), rng_(options.seed), now_(TimePoint{} + std::chrono::hours(1)) {}
+    : options_(options),
+      rng_(options.seed),
+      now_(TimePoint{} + std::chrono::hours(1)),
+      epoch_(now_),
+      wheel_(static_cast<std::size_t>(kBuckets)) {}
+
+void SimNetwork::schedule(const Event& e) {
+  const std::int64_t b = bucket_of(e.at);
+  if (b <= cur_bucket_) {
+    current_.push(e);
+  } else if (b < cur_bucket_ + kBuckets) {
+    wheel_[static_cast<std::size_t>(b % kBuckets)].push_back(e);
+    ++wheel_count_;
+  } else {
+    far_.push(e);
+  }
+}
+
+bool SimNetwork::load_due(TimePoint limit) {
+  const std::int64_t limit_bucket = bucket_of(limit);
+  while (current_.empty()) {
+    if (cur_bucket_ >= limit_bucket) return false;
+    if (wheel_count_ == 0) {
+      // Nothing near: jump straight to the first far event (or the limit).
+      if (far_.empty()) {
+        cur_bucket_ = limit_bucket;
+        return false;
+      }
+      cur_bucket_ = std::min(limit_bucket, std::max(cur_bucket_ + 1, bucket_of(far_.top().at)));
+    } else {
+      ++cur_bucket_;
+    }
+    auto& slot = wheel_[static_cast<std::size_t>(cur_bucket_ % kBuckets)];
+    for (const auto& e : slot) current_.push(e);
+    wheel_count_ -= slot.size();
+    slot.clear();
+    // Far events now within the wheel's reach move in.
+    while (!far_.empty() && bucket_of(far_.top().at) < cur_bucket_ + kBuckets) {
+      const Event e = far_.top();
+      far_.pop();
+      schedule(e);
+    }
+  }
+  return current_.top().at <= limit;
+}
 
 SimNetwork::~SimNetwork() = default;
 
@@ -47,6 +91,12 @@ SimNetwork::NodeIndex SimNetwork::add_node() {
 }
 
 std::optional<SimNetwork::NodeIndex> SimNetwork::index_of(const SocketAddress& a) const {
+  // Our own addresses encode their index (10.a.b.c:6881); anything else is searched.
+  if (a.ip.is_v4() && a.port == 6881 && a.ip.data()[0] == 10) {
+    const std::size_t i = std::size_t{a.ip.data()[1]} << 16 | std::size_t{a.ip.data()[2]} << 8 | a.ip.data()[3];
+    if (i < slots_.size()) return i;
+    return std::nullopt;
+  }
   const auto key = key_of(a);
   auto it = std::lower_bound(by_address_.begin(), by_address_.end(), std::make_pair(key, 0u));
   for (; it != by_address_.end() && it->first == key; ++it)
@@ -162,8 +212,8 @@ void SimNetwork::pump(NodeIndex i) {
     packets_[p].from = static_cast<std::uint32_t>(i);
     packets_[p].to = static_cast<std::uint32_t>(*to);
     packets_[p].bytes = std::move(t->bytes);
-    queue_.push(Event{now_ + link_latency(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(*to)),
-                      seq_++, p, 0, false});
+    schedule(Event{now_ + link_latency(static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(*to)),
+                   seq_++, p, 0, false});
   }
   bool stop_after = false;
   while (auto e = n.poll_event()) {
@@ -179,16 +229,16 @@ void SimNetwork::pump(NodeIndex i) {
   if (t != slot.timer_at) {
     slot.timer_at = t;
     if (t != TimePoint::max())
-      queue_.push(Event{t, seq_++, static_cast<std::uint32_t>(i), slot.generation, true});
+      schedule(Event{t, seq_++, static_cast<std::uint32_t>(i), slot.generation, true});
   }
 }
 
 bool SimNetwork::step() { return step_until(TimePoint::max()); }
 
 bool SimNetwork::step_until(TimePoint limit) {
-  while (!queue_.empty() && queue_.top().at <= limit) {
-    const Event e = queue_.top();
-    queue_.pop();
+  while (load_due(limit)) {
+    const Event e = current_.top();
+    current_.pop();
     now_ = std::max(now_, e.at);
     if (e.is_timer) {
       auto& slot = slots_[e.node];

@@ -74,6 +74,12 @@ class SimNetwork {
   void join(NodeIndex i, std::span<const SocketAddress> seeds);
   /// Abrupt failure: the node vanishes; datagrams to it are dropped.
   void crash(NodeIndex i);
+  /// Crash followed at once by a fresh start at the same address (same id, empty state) that
+  /// joins through seeds: peers may still hold the old incarnation in their lists.
+  void restart(NodeIndex i, std::span<const SocketAddress> seeds) {
+    crash(i);
+    join(i, seeds);
+  }
   /// Graceful leave: the node keeps running until it reports Left, then stops.
   void leave(NodeIndex i);
   /// Starts a user lookup at node i; the result comes through the event hook.
@@ -127,6 +133,12 @@ class SimNetwork {
   };
 
   bool step_until(TimePoint limit);
+  void schedule(const Event& e);
+  /// Makes current_ hold the earliest events if they are due by `limit`; false if none is.
+  bool load_due(TimePoint limit);
+  std::int64_t bucket_of(TimePoint t) const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t - epoch_).count() / kBucketNs;
+  }
   void start(NodeIndex i);
   void stop(NodeIndex i);
   /// Drains transmits and events of node i and re-arms its timer.
@@ -141,7 +153,18 @@ class SimNetwork {
   std::vector<Slot> slots_;
   std::vector<Packet> packets_;
   std::vector<std::uint32_t> free_packets_;
-  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
+  // Event queue: a timing wheel of 1 ms buckets over the next kBuckets ms (every datagram and
+  // most timers), a heap for the earliest bucket's events (exact (time, seq) order, so results
+  // equal those of one global heap) and a heap for events beyond the wheel.
+  static constexpr std::int64_t kBucketNs = 1'000'000;
+  static constexpr std::int64_t kBuckets = 8192;
+  using EventHeap = std::priority_queue<Event, std::vector<Event>, std::greater<Event>>;
+  TimePoint epoch_;
+  std::int64_t cur_bucket_ = 0;  // every event in a bucket <= this one is in current_
+  EventHeap current_;
+  std::vector<std::vector<Event>> wheel_;
+  std::size_t wheel_count_ = 0;
+  EventHeap far_;
   std::vector<std::pair<std::uint64_t, std::uint32_t>> by_address_;  // sorted (key, index)
   EventHook hook_;
   SimStats stats_;
