@@ -3,6 +3,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <cstring>
 
 #include "common/assert.hpp"
@@ -34,7 +38,47 @@ Expected<SocketAddress, std::string> RingTransport::open(const SocketAddress& bi
   return *bound;
 }
 
+namespace {
+
+/// Label that separates the ring key from other uses of the same cluster secret.
+constexpr std::string_view kRingKeyLabel = "ringtracker ring message key v1";
+
+bool tag(const std::array<std::uint8_t, 32>& key, std::span<const std::uint8_t> bytes,
+         std::uint8_t out[32]) {
+  unsigned int len = 0;
+  return HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes.data(), bytes.size(),
+              out, &len) != nullptr &&
+         len == 32;
+}
+
+}  // namespace
+
+bool RingTransport::set_secrets(const std::vector<std::string>& secrets) {
+  keys_.clear();
+  for (const auto& secret : secrets) {
+    std::array<std::uint8_t, 32> key{};
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+              reinterpret_cast<const unsigned char*>(kRingKeyLabel.data()), kRingKeyLabel.size(),
+              key.data(), &len) ||
+        len != key.size())
+      return false;
+    keys_.push_back(key);
+  }
+  return true;
+}
+
 void RingTransport::send(const SocketAddress& to, std::span<const std::uint8_t> bytes) {
+  if (!keys_.empty()) {
+    std::uint8_t t[32];
+    if (!tag(keys_.front(), bytes, t)) {
+      ++send_failures_;
+      return;
+    }
+    out_.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    out_.append(reinterpret_cast<const char*>(t), kTagBytes);
+    bytes = {reinterpret_cast<const std::uint8_t*>(out_.data()), out_.size()};
+  }
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(to, ss);
   if (::sendto(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss),
@@ -72,9 +116,29 @@ void RingTransport::on_readable(evutil_socket_t, short, void* arg) noexcept {
       }
       auto from = from_sockaddr(ss);
       if (!from) continue;
-      self->hooks_.on_datagram(
-          Clock::now(), *from,
-          {reinterpret_cast<const std::uint8_t*>(self->buffer_.data()), static_cast<std::size_t>(n)});
+      std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(self->buffer_.data()),
+                                          static_cast<std::size_t>(n));
+      if (!self->keys_.empty()) {
+        // Check the tag before anything parses the bytes: unauthenticated input costs one HMAC.
+        bool ok = false;
+        if (bytes.size() > kTagBytes) {
+          auto body = bytes.first(bytes.size() - kTagBytes);
+          std::uint8_t t[32];
+          for (const auto& key : self->keys_) {
+            if (tag(key, body, t) &&
+                CRYPTO_memcmp(t, bytes.data() + body.size(), kTagBytes) == 0) {
+              ok = true;
+              break;
+            }
+          }
+          bytes = body;
+        }
+        if (!ok) {
+          ++self->unauthenticated_drops_;
+          continue;
+        }
+      }
+      self->hooks_.on_datagram(Clock::now(), *from, bytes);
     }
   } catch (...) {
     // Never unwind through libevent; the ring tolerates a lost datagram.

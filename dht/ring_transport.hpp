@@ -5,7 +5,9 @@
 
 #include <event2/event.h>
 
+#include <array>
 #include <functional>
+#include <vector>
 #include <span>
 #include <string>
 
@@ -43,6 +45,14 @@ class RingTransport {
   void send(const SocketAddress& to, std::span<const std::uint8_t> bytes);
   /// (Re)arms the single timer for `when` (TimePoint::max() disarms it).
   void arm(TimePoint when);
+  /// Authenticates ring traffic with the cluster secrets: every datagram sent carries a
+  /// kTagBytes HMAC-SHA256 tag under the first secret's key; a datagram received is accepted
+  /// when its tag verifies under any secret's key (rotation with overlap), else dropped and
+  /// counted. No secrets = no tags (a trusted network). False when OpenSSL fails.
+  bool set_secrets(const std::vector<std::string>& secrets);
+
+  static constexpr std::size_t kTagBytes = 16;  // 128-bit tag: forgery odds 2^-128 per try
+  std::uint64_t unauthenticated_drops() const { return unauthenticated_drops_; }
 
   std::uint64_t send_failures() const { return send_failures_; }
   std::uint64_t oversized_drops() const { return oversized_drops_; }
@@ -60,6 +70,9 @@ class RingTransport {
   std::string buffer_;
   std::uint64_t send_failures_ = 0;
   std::uint64_t oversized_drops_ = 0;
+  std::uint64_t unauthenticated_drops_ = 0;
+  std::vector<std::array<std::uint8_t, 32>> keys_;
+  std::string out_;  // datagram + tag, reused
 };
 
 }  // namespace ringtracker::dht

@@ -144,6 +144,9 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   std::int64_t stabilize_ms = cfg.stabilize_period.count();
   r.integer("cluster", "stabilize_period_ms", stabilize_ms, 100, 600'000);
   cfg.stabilize_period = std::chrono::milliseconds(stabilize_ms);
+  std::int64_t seed_check_ms = cfg.seed_check_period.count();
+  r.integer("cluster", "seed_check_period_ms", seed_check_ms, 100, 3'600'000);
+  cfg.seed_check_period = std::chrono::milliseconds(seed_check_ms);
 
   std::string mode = "off";
   r.string("access", "mode", mode);

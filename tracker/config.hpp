@@ -55,6 +55,9 @@ struct Config {
   /// Ring maintenance period (stabilize, one finger refresh), jittered by +-10%.
   static constexpr std::chrono::milliseconds kStabilizePeriodDefault{5000};
   std::chrono::milliseconds stabilize_period = kStabilizePeriodDefault;
+  /// How often a node asks a seed to look up its own id (heals split rings after partitions).
+  static constexpr std::chrono::milliseconds kSeedCheckPeriodDefault{60000};
+  std::chrono::milliseconds seed_check_period = kSeedCheckPeriodDefault;
 
   AccessMode access_mode = AccessMode::off;
   std::string access_file;

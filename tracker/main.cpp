@@ -182,6 +182,8 @@ struct Daemon {
       s.extra_counters.emplace_back("ring_lookups_failed", c.lookups_failed);
       s.extra_counters.emplace_back("ring_rejoins", c.rejoins);
       s.extra_counters.emplace_back("ring_send_failures", ring_transport->send_failures());
+      s.extra_counters.emplace_back("ring_drop_unauthenticated",
+                                    ring_transport->unauthenticated_drops());
     }
     if (cluster) {
       s.replica_torrents = replica_store->stats().torrents;
@@ -337,10 +339,13 @@ int main(int argc, char** argv) {
             }});
     auto bound = d.ring_transport->open(*d.cfg.ring_listen);
     if (!bound) return fail(bound.error());
+    if (!d.ring_transport->set_secrets(d.cfg.secrets))
+      return fail("cannot derive the ring key from cluster.secrets");
     rt::dht::RingConfig rc;
     rc.self = *bound;
     rc.successors = d.cfg.ring_successors;
     rc.stabilize_period = d.cfg.stabilize_period;
+    rc.seed_check_period = d.cfg.seed_check_period;
     d.ring = std::make_unique<rt::dht::RingNode>(rc, seed ^ 0x51f6);
     d.ring_address = bound->to_string();
     d.node_id = d.ring->self().id.to_hex();
