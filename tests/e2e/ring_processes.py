@@ -32,7 +32,7 @@ def node_id(addr):
 
 
 class Node:
-    def __init__(self, binary, workdir, index, ring_port, join):
+    def __init__(self, binary, workdir, index, ring_port, join, secret="ring-e2e-secret"):
         self.index = index
         self.ring = f"127.0.0.1:{ring_port}"
         self.id = node_id(self.ring)
@@ -40,12 +40,14 @@ class Node:
         self.workdir = os.path.join(workdir, f"node{index}")
         os.makedirs(self.workdir, exist_ok=True)
         self.join = join
+        self.secret = secret
         self.tracker = None
 
     def start(self):
         conf = os.path.join(self.workdir, "ring.toml")
         with open(conf, "w") as f:
-            f.write(f"[cluster]\nsuccessors = {SUCCESSORS}\nstabilize_period_ms = {STABILIZE_MS}\n")
+            f.write(f"[cluster]\nsuccessors = {SUCCESSORS}\nstabilize_period_ms = {STABILIZE_MS}\n"
+                    f"secrets = [\"{self.secret}\"]\n")
         args = ["--config", conf, "--ring", self.ring]
         for j in self.join:
             args += ["--join", j]
@@ -152,6 +154,19 @@ def body(args, workdir):
     h.log(f"measured: leave closed within {time.monotonic() - t0:.2f} s (daemon exit {stop_s:.2f} s)")
     survivors.remove(leaver)
     converge(survivors, "ring correct after the graceful leave")
+
+    # A node with the wrong cluster secret cannot join: its datagrams fail authentication.
+    seed = survivors[0]
+    before = seed.stats()["counters"]["ring_drop_unauthenticated"]
+    intruder = Node(args.daemon, workdir, 99, free_udp_port(), [seed.ring], secret="wrong").start()
+    h.wait_until(lambda: seed.stats()["counters"]["ring_drop_unauthenticated"] > before, 10.0,
+                 "ring datagrams from a node with the wrong secret are dropped and counted")
+    time.sleep(3 * STABILIZE_MS / 1000)
+    check_ring = ring_ok(survivors)
+    h.check(check_ring, "ring unchanged by the unauthenticated node")
+    h.check(all(x["ring"] != intruder.ring for n in survivors for x in n.stats()["successors"]),
+            "no member lists the unauthenticated node")
+    intruder.tracker.stop()
     for n in survivors:
         n.tracker.stop()
 
