@@ -371,8 +371,11 @@ LookupId RingNode::start_lookup(TimePoint now, const NodeId& key) {
 bool RingNode::send_app(TimePoint, const SocketAddress& to, std::string_view payload) {
   // Room for the envelope (kind, txid, sender node) inside the message limit.
   constexpr std::size_t kEnvelopeMax = 128;
-  if (payload.size() > MessageLimits::kBytesMax - kEnvelopeMax ||
-      state_ == State::idle || state_ == State::left) {
+  if (state_ == State::idle || state_ == State::left) {
+    ++counters_.drops[static_cast<std::size_t>(DropReason::not_member)];
+    return false;
+  }
+  if (payload.size() > MessageLimits::kBytesMax - kEnvelopeMax) {
     ++counters_.drops[static_cast<std::size_t>(DropReason::payload_too_large)];
     return false;
   }

@@ -175,7 +175,8 @@ class RingNode {
   /// Starts an iterative lookup of the owner (successor) of `key`; completion comes as
   /// LookupCompleted with the returned id (possibly at once, from this call).
   LookupId start_lookup(TimePoint now, const NodeId& key);
-  /// Sends an opaque `app` payload to another ring node. False (and counted) when too large.
+  /// Sends an opaque `app` payload to another ring node (any state but idle/left). False (and
+  /// counted) when too large or not running.
   bool send_app(TimePoint now, const SocketAddress& to, std::string_view payload);
 
   // --- outputs ------------------------------------------------------------------------------

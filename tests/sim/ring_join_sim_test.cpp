@@ -93,3 +93,28 @@ BOOST_AUTO_TEST_CASE(graceful_leaves_keep_the_ring_safe_and_close_gaps) {
     RT_SIM_REQUIRE(c.wrong_lookups(5) == 0, seed, "lookups returned a wrong owner");
   }
 }
+
+// The checker itself must be able to fail, or every test above proves nothing.
+BOOST_AUTO_TEST_CASE(invariant_checker_detects_lost_successors_and_non_ideal_rings) {
+  const std::uint64_t seed = 1000;
+  Cluster c(default_options(seed));
+  c.build(20, Milliseconds(100));
+  RT_SIM_REQUIRE(c.converge(Seconds(600)), seed, "base ring not ideal: " << c.ideal_failure());
+  RT_SIM_REQUIRE(!RingInvariants(c.net.running_nodes()).check_safety(), seed, "ideal ring unsafe");
+  // A fresh joiner makes the ring non-ideal until stabilization spreads it.
+  auto j = c.net.add_node();
+  SocketAddress s = c.net.address(0);
+  c.net.join(j, std::span<const SocketAddress>(&s, 1));
+  c.net.run_for(Seconds(1));
+  RT_SIM_REQUIRE(RingInvariants(c.net.running_nodes()).check_ideal(), seed,
+                 "check_ideal accepted a ring one second after a join");
+  // Crashing a member's whole successor list breaks Zave's assumption: detected at once.
+  std::vector<NodeId> victims;
+  for (const auto& n : c.net.node(0).successors()) victims.push_back(n.id);
+  for (std::size_t i = 0; i < c.net.size(); ++i)
+    if (c.net.running(i) && std::find(victims.begin(), victims.end(), c.net.node(i).self().id) != victims.end())
+      c.net.crash(i);
+  auto r = RingInvariants(c.net.running_nodes()).check_safety();
+  RT_SIM_REQUIRE(r && r->find("no live successor") != std::string::npos, seed,
+                 "check_safety missed a member without live successor: " << (r ? *r : "ok"));
+}
