@@ -218,6 +218,7 @@ struct Options {
   bool load = false;
   std::uint32_t retries = 3;
   bool print_hashes = false;
+  std::vector<InfoHash> hash_list;  // --hashes: used instead of info_hash_of() when not empty
 };
 
 void usage(std::FILE* out) {
@@ -244,6 +245,8 @@ void usage(std::FILE* out) {
       "  --load              announce every peer once (event=started), then stop\n"
       "  --retries N         resends of a timed-out announce in --load mode (default 3)\n"
       "  --print-hashes      print the torrents' info-hashes as hex, one a line, and exit\n"
+      "  --hashes FILE       use these info-hashes (40 hex digits a line) as the torrents;\n"
+      "                      overrides --torrents and --hash-seed\n"
       "Peer p uses source address base+(p % source-ips) and announces port 1024 + p / source-ips.\n"
       "Prints one JSON line with the results on stdout; diagnostics go to stderr.\n",
       out);
@@ -269,6 +272,40 @@ bool parse_double(const std::string& text, double& out) {
   if (errno != 0 || end == text.c_str() || *end != '\0' || !std::isfinite(v)) return false;
   out = v;
   return true;
+}
+
+// Largest --hashes file line we read: 40 hex digits plus CR/LF and some slack.
+constexpr std::size_t kHashLineMax = 128;
+
+// Reads 40-hex-digit info-hashes, one a line (blank lines skipped); false on any other line.
+bool read_hash_list(const std::string& path, std::vector<InfoHash>& out) {
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return false;
+  char line[kHashLineMax];
+  bool ok = true;
+  while (ok && std::fgets(line, sizeof line, f) != nullptr) {
+    std::string_view text(line);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+    if (text.empty()) continue;
+    if (text.size() != 40) {
+      ok = false;
+      break;
+    }
+    auto nibble = [&ok](char c) -> std::uint8_t {
+      if (c >= '0' && c <= '9') return static_cast<std::uint8_t>(c - '0');
+      if (c >= 'a' && c <= 'f') return static_cast<std::uint8_t>(c - 'a' + 10);
+      if (c >= 'A' && c <= 'F') return static_cast<std::uint8_t>(c - 'A' + 10);
+      ok = false;
+      return 0;
+    };
+    InfoHash h{};
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      h[i] = static_cast<std::uint8_t>((nibble(text[2 * i]) << 4) | nibble(text[2 * i + 1]));
+    }
+    out.push_back(h);
+  }
+  std::fclose(f);
+  return ok && !out.empty() && out.size() <= 100'000'000;
 }
 
 bool parse_ipv4_endpoint(const std::string& text, sockaddr_in& out) {
@@ -364,6 +401,9 @@ int parse_options(int argc, char** argv, Options& o) {
       ok = parse_u64(value, o.max_swarm);
     } else if (flag("--retries")) {
       u32(o.retries, 0, 100);
+    } else if (flag("--hashes")) {
+      o.hash_list.clear();
+      ok = read_hash_list(value, o.hash_list);
     } else {
       std::fprintf(stderr, "udp_load: unknown option %s (try --help)\n", arg.c_str());
       return 2;
@@ -373,6 +413,7 @@ int parse_options(int argc, char** argv, Options& o) {
       return 2;
     }
   }
+  if (!o.hash_list.empty()) o.torrents = static_cast<std::uint32_t>(o.hash_list.size());
   if (o.print_hashes) return 0;
   if (!o.has_target) {
     std::fprintf(stderr, "udp_load: --target IP:PORT is required (try --help)\n");
@@ -456,7 +497,9 @@ class LoadGenerator {
 
   /// Opens sockets and prepares the peer table; false (with a message) when the system refuses.
   bool setup() {
-    for (std::uint32_t t = 0; t < o_.torrents; ++t) hashes_[t] = info_hash_of(t, o_.hash_seed);
+    for (std::uint32_t t = 0; t < o_.torrents; ++t) {
+      hashes_[t] = o_.hash_list.empty() ? info_hash_of(t, o_.hash_seed) : o_.hash_list[t];
+    }
     sockets_per_ip_ = o_.sockets / o_.source_ips;
     const std::uint32_t sockets = sockets_per_ip_ * o_.source_ips;
     per_socket_window_ = std::max<std::uint32_t>(1, o_.window / sockets);
@@ -966,7 +1009,7 @@ int main(int argc, char** argv) {
   if (const int rc = parse_options(argc, argv, o); rc != 0) return rc == 1 ? 0 : rc;
   if (o.print_hashes) {
     for (std::uint32_t t = 0; t < o.torrents; ++t) {
-      const InfoHash h = info_hash_of(t, o.hash_seed);
+      const InfoHash h = o.hash_list.empty() ? info_hash_of(t, o.hash_seed) : o.hash_list[t];
       char hex[41];
       for (std::size_t i = 0; i < h.size(); ++i) std::snprintf(hex + 2 * i, 3, "%02x", h[i]);
       std::puts(hex);

@@ -1,0 +1,382 @@
+#!/usr/bin/env bash
+# Ring benchmark in ONE run on loopback: (1) the BEP 15 load generator against a lone ringtracker
+# and against a 3-node ring (all clients at one node, then spread over the three), in requests
+# per tracker CPU-second (the ring's is the sum of its three daemons) and the ratio ring/lone;
+# (2) p50/p99 latency of an announce answered by the node that owns the info-hash versus one
+# forwarded to another owner; (3) seconds a joining node needs to take over its share of
+# 100,000 swarms from a 2-node ring. It builds nothing, never touches port 6969, and stops only
+# the processes it started, by PID.
+#
+# usage: bench/ring_compare.sh [--rounds N] [--seconds S] [--takeover-torrents N]
+#                              [--no-throughput] [--no-latency] [--no-takeover]
+# environment: RT_BIN UDP_LOAD (binaries), TRACKER_CPU LOAD_CPU (cores, default 0 and 1; every
+#   daemon is pinned to TRACKER_CPU), TORRENTS PEERS ZIPF WINDOW SOCKETS NUMWANT WARMUP (load),
+#   LAT_WINDOW LAT_SOCKETS LAT_SECONDS (latency runs), STABILIZE_MS (ring maintenance period).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+RT_BIN=${RT_BIN:-$root/build/release/tracker/ringtracker}
+UDP_LOAD=${UDP_LOAD:-$root/build/release/bench/udp_load}
+TRACKER_CPU=${TRACKER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+TORRENTS=${TORRENTS:-10000}
+PEERS=${PEERS:-100000}
+ZIPF=${ZIPF:-1.0}
+WINDOW=${WINDOW:-128}
+SOCKETS=${SOCKETS:-64}
+NUMWANT=${NUMWANT:-50}
+WARMUP=${WARMUP:-3}
+# Latency is measured with few requests in flight, so it shows the path, not a queue.
+LAT_WINDOW=${LAT_WINDOW:-4}
+LAT_SOCKETS=${LAT_SOCKETS:-4}
+LAT_SECONDS=${LAT_SECONDS:-10}
+STABILIZE_MS=${STABILIZE_MS:-1000}
+rounds=3
+seconds=10
+takeover_torrents=100000
+do_throughput=1
+do_latency=1
+do_takeover=1
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --rounds) rounds=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --takeover-torrents) takeover_torrents=$2; shift 2 ;;
+    --no-throughput) do_throughput=0; shift ;;
+    --no-latency) do_latency=0; shift ;;
+    --no-takeover) do_takeover=0; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "ring_compare.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+die() { echo "ring_compare.sh: $*" >&2; exit 1; }
+[[ -x $RT_BIN ]] || die "no ringtracker at $RT_BIN (build target ringtracker, or set RT_BIN)"
+[[ -x $UDP_LOAD ]] || die "no load generator at $UDP_LOAD (build target udp_load, or set UDP_LOAD)"
+command -v taskset >/dev/null || die "no taskset (util-linux)"
+"$UDP_LOAD" --help | grep -q -- '--hashes' || die "$UDP_LOAD has no --hashes option (rebuild it)"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/rt-ring-bench.XXXXXX")
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() {  # utime + stime (fields 14, 15 of /proc/PID/stat, counted after the name)
+  local stat
+  stat=$(<"/proc/$1/stat")
+  stat=${stat##*) }
+  awk '{print $12 + $13}' <<<"$stat"
+}
+cpu_sum() {  # cpu_sum PID... -> summed ticks
+  local t=0 pid
+  for pid in "$@"; do t=$((t + $(cpu_ticks "$pid"))); done
+  echo "$t"
+}
+
+free_port() {  # a port free for both UDP and TCP a moment ago, never 6969
+  python3 - <<'EOF'
+import socket
+for _ in range(100):
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.bind(("127.0.0.1", 0))
+    port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    finally:
+        u.close()
+        t.close()
+    if port != 6969:
+        print(port)
+        break
+EOF
+}
+
+secret=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+conf=$tmp/ring.toml
+cat >"$conf" <<EOF
+[cluster]
+successors = 2
+replicas = 3
+stabilize_period_ms = $STABILIZE_MS
+secrets = ["$secret"]
+EOF
+
+# start_node NAME [--ring ADDR [--join ADDR]...]: starts a daemon pinned to TRACKER_CPU and sets
+# pid_NAME, http_NAME, udp_NAME, ring_NAME.
+start_node() {
+  local name=$1
+  shift
+  taskset -c "$TRACKER_CPU" "$RT_BIN" --config "$conf" --log-level warn --http 127.0.0.1:0 \
+      --udp 127.0.0.1:0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  local pid=$!
+  pids+=("$pid")
+  local line
+  for _ in $(seq 100); do
+    line=$(grep -m1 '^listening' "$tmp/$name.out" 2>/dev/null || true)
+    if [[ -n $line ]]; then
+      printf -v "pid_$name" '%s' "$pid"
+      printf -v "http_$name" '%s' "$(sed -n 's/.*http=\([0-9.]*:[0-9]*\).*/\1/p' <<<"$line")"
+      printf -v "udp_$name" '%s' "$(sed -n 's/.*udp=\([0-9.]*:[0-9]*\).*/\1/p' <<<"$line")"
+      printf -v "ring_$name" '%s' "$(sed -n 's/.*ring=\([0-9.]*:[0-9]*\).*/\1/p' <<<"$line")"
+      echo "# $name pid $pid: $line"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$tmp/$name.err" >&2
+  die "daemon $name did not start"
+}
+
+# ring_ready HTTP...: waits until every node names all the others as successors (a correct
+# ring of that size), at most 60 s.
+ring_ready() {
+  python3 - "$@" <<'EOF' || die "ring did not converge"
+import json, sys, time, urllib.request
+nodes = sys.argv[1:]
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    try:
+        st = [json.load(urllib.request.urlopen(f"http://{n}/stats", timeout=2)) for n in nodes]
+        rings = {s["node"]["ring"] for s in st}
+        if all(s["predecessor"] and {x["ring"] for x in s["successors"]} ==
+               rings - {s["node"]["ring"]} for s in st):
+            sys.exit(0)
+    except OSError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+EOF
+}
+
+swarms() {  # swarms HTTP FIELD -> /stats swarms.FIELD
+  python3 -c 'import json,sys,urllib.request
+print(json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/stats", timeout=5))["swarms"][sys.argv[2]])' "$1" "$2"
+}
+
+results=$tmp/results.tsv
+: >"$results"
+
+# measure KIND ROUND NAME "PIDS" COMMAND...: runs one load, records rate and the CPU of PIDS.
+measure() {
+  local kind=$1 round=$2 name=$3 pidlist=$4
+  shift 4
+  local before after out rc=0
+  # shellcheck disable=SC2086  # a list of PIDs
+  before=$(cpu_sum $pidlist)
+  out=$("$@" 2>"$tmp/load.err") || rc=$?
+  # shellcheck disable=SC2086
+  after=$(cpu_sum $pidlist)
+  local p
+  for p in $pidlist; do kill -0 "$p" 2>/dev/null || die "daemon $p died during $name"; done
+  [[ -n $out ]] || { cat "$tmp/load.err" >&2; die "no result from the load generator ($name)"; }
+  LOAD_OUT=$out python3 - "$results" "$kind" "$round" "$name" "$((after - before))" "$clk_tck" \
+      "$rc" <<'EOF'
+import json, os, sys
+results, kind, rnd, name, ticks, hz, rc = sys.argv[1:]
+rs = [json.loads(l) for l in os.environ["LOAD_OUT"].splitlines() if l.startswith("{")]
+cpu_s = int(ticks) / int(hz)
+done = sum(r["responses"] for r in rs)
+rate = sum(r["rps"] for r in rs)
+bad = sum(r["errors"] + r["invalid"] + r["timeouts"] for r in rs)
+p50 = max(r["p50_us"] for r in rs)
+p99 = max(r["p99_us"] for r in rs)
+per_cpu = done / cpu_s if cpu_s > 0 else float("nan")
+with open(results, "a") as f:
+    f.write("\t".join(str(x) for x in (kind, rnd, name, f"{rate:.0f}", done, f"{cpu_s:.2f}",
+                                      f"{per_cpu:.0f}", bad, p50, p99, rc)) + "\n")
+print(f"  {kind:10s} round {rnd} {name:12s} {rate:9.0f} resp/s {per_cpu:9.0f} req/cpu-s "
+      f"(tracker cpu {cpu_s:.2f}s, bad {bad}, p50 {p50:.0f}us p99 {p99:.0f}us)")
+EOF
+}
+
+# load TARGET SECONDS [extra udp_load flags...]: one generator pinned to LOAD_CPU.
+load() {
+  local target=$1 secs=$2
+  shift 2
+  taskset -c "$LOAD_CPU" "$UDP_LOAD" --target "$target" --duration "$secs" --torrents "$TORRENTS" \
+      --peers "$PEERS" --zipf "$ZIPF" --window "$WINDOW" --sockets "$SOCKETS" \
+      --numwant "$NUMWANT" "$@"
+}
+
+# spread SECONDS: three generators at once, one per ring node, each a third of the window and of
+# the peers, on separate source addresses so every peer stays unique.
+spread() {
+  local secs=$1 i=0 node out=()
+  for node in "$udp_r1" "$udp_r2" "$udp_r3"; do
+    load "$node" "$secs" --window $((WINDOW / 3)) --sockets $((SOCKETS / 3 + 1)) \
+        --peers $((PEERS / 3)) --source-base "127.0.$((i + 1)).1" --seed $((i + 1)) \
+        --max-swarm "$PEERS" >"$tmp/spread.$i" 2>>"$tmp/load.err" &
+    out+=($!)
+    i=$((i + 1))
+  done
+  local rc=0
+  for i in "${out[@]}"; do wait "$i" || rc=$?; done
+  cat "$tmp"/spread.*
+  return "$rc"
+}
+
+echo "# ring_compare.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -r), $(nproc) cores," \
+  "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "# rounds=$rounds seconds=$seconds tracker cpu=$TRACKER_CPU load cpu=$LOAD_CPU" \
+  "torrents=$TORRENTS peers=$PEERS zipf=$ZIPF window=$WINDOW sockets=$SOCKETS numwant=$NUMWANT"
+echo "# config: $(tr '\n' ' ' <"$conf" | sed "s/$secret/<random>/")"
+
+if [[ $do_throughput == 1 || $do_latency == 1 ]]; then
+  start_node lone
+  start_node r1 --ring "127.0.0.1:$(free_port)"
+  start_node r2 --ring "127.0.0.1:$(free_port)" --join "$ring_r1"
+  start_node r3 --ring "127.0.0.1:$(free_port)" --join "$ring_r1"
+  ring_ready "$http_r1" "$http_r2" "$http_r3"
+  ring_pids="$pid_r1 $pid_r2 $pid_r3"
+fi
+
+if [[ $do_throughput == 1 ]]; then
+  echo "== throughput (announces, numwant $NUMWANT)"
+  if [[ $WARMUP != 0 ]]; then
+    load "$udp_lone" "$WARMUP" >/dev/null 2>&1 || true
+    load "$udp_r1" "$WARMUP" >/dev/null 2>&1 || true
+  fi
+  for round in $(seq "$rounds"); do
+    measure udp "$round" lone "$pid_lone" load "$udp_lone" "$seconds"
+    measure udp "$round" ring-one "$ring_pids" load "$udp_r1" "$seconds"
+    measure udp "$round" ring-spread "$ring_pids" spread "$seconds"
+  done
+  python3 - "$results" <<'EOF'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.startswith("udp\t")]
+by = {}
+for kind, rnd, name, rate, done, cpu, per_cpu, bad, p50, p99, rc in rows:
+    by.setdefault(name, []).append((float(rate), float(per_cpu), int(bad)))
+med = {n: (statistics.median(v[0] for v in vals), statistics.median(v[1] for v in vals),
+           sum(v[2] for v in vals)) for n, vals in by.items()}
+for n, (rate, per_cpu, bad) in med.items():
+    print(f"udp        {n:12s} median {rate:10.0f} resp/s {per_cpu:10.0f} req/cpu-s  bad {bad}")
+for n in ("ring-one", "ring-spread"):
+    if n in med and "lone" in med:
+        r = med[n][1] / med["lone"][1]
+        verdict = "met" if r >= 0.8 else "NOT met"
+        print(f"udp        RATIO {n}/lone req/cpu-s {r:.2f}x (target >= 0.80: {verdict})")
+EOF
+fi
+
+if [[ $do_latency == 1 ]]; then
+  echo "== latency at node r1: owned by r1 (local) vs owned by r2/r3 (forwarded)"
+  # Separate torrents from the throughput runs (hash seed 7), split by owner on this ring:
+  # the first node id >= the info-hash, wrapping; id = SHA-1 of the ring address text.
+  "$UDP_LOAD" --print-hashes --torrents 30000 --hash-seed 7 >"$tmp/lat_all.txt"
+  python3 - "$tmp" "$ring_r1" "$ring_r2" "$ring_r3" <<'EOF'
+import bisect, hashlib, sys
+tmp, rings = sys.argv[1], sys.argv[2:]
+ids = sorted((int(hashlib.sha1(r.encode()).hexdigest(), 16), r) for r in rings)
+keys = [i for i, _ in ids]
+local, remote = [], []
+for line in open(f"{tmp}/lat_all.txt"):
+    h = line.strip()
+    k = bisect.bisect_left(keys, int(h, 16))
+    owner = ids[k % len(ids)][1]
+    (local if owner == rings[0] else remote).append(h)
+for name, hs in (("local", local), ("remote", remote)):
+    with open(f"{tmp}/lat_{name}.txt", "w") as f:
+        f.write("\n".join(hs[:5000]) + "\n")
+print(f"# {len(local)} of 30000 hashes owned by r1, {len(remote)} by r2/r3 (5000 of each used)")
+EOF
+  for round in $(seq "$rounds"); do
+    for kind in local remote; do
+      measure "lat-$kind" "$round" "$kind" "$ring_pids" \
+          taskset -c "$LOAD_CPU" "$UDP_LOAD" --target "$udp_r1" --duration "$LAT_SECONDS" \
+          --hashes "$tmp/lat_$kind.txt" --peers 20000 --zipf 0 --window "$LAT_WINDOW" \
+          --sockets "$LAT_SOCKETS" --numwant "$NUMWANT"
+    done
+  done
+  python3 - "$results" <<'EOF'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.startswith("lat-")]
+by = {}
+for kind, rnd, name, rate, done, cpu, per_cpu, bad, p50, p99, rc in rows:
+    by.setdefault(name, []).append((float(p50), float(p99), int(bad)))
+for n in ("local", "remote"):
+    if n in by:
+        p50 = statistics.median(v[0] for v in by[n])
+        p99 = statistics.median(v[1] for v in by[n])
+        extra = ""
+        if n == "remote":
+            extra = " (target p99 < 2000us: %s)" % ("met" if p99 < 2000 else "NOT met")
+        print(f"latency    {n:7s} median p50 {p50:7.0f}us p99 {p99:7.0f}us "
+              f"bad {sum(v[2] for v in by[n])}{extra}")
+EOF
+fi
+
+if [[ $do_throughput == 1 || $do_latency == 1 ]]; then
+  for p in $pid_lone $ring_pids; do kill "$p" 2>/dev/null || true; done
+fi
+
+if [[ $do_takeover == 1 ]]; then
+  echo "== take-over: a third node joins a 2-node ring holding $takeover_torrents swarms"
+  start_node t1 --ring "127.0.0.1:$(free_port)"
+  start_node t2 --ring "127.0.0.1:$(free_port)" --join "$ring_t1"
+  ring_ready "$http_t1" "$http_t2"
+  t0=$(date +%s.%N)
+  taskset -c "$LOAD_CPU" "$UDP_LOAD" --target "$udp_t1" --load --torrents "$takeover_torrents" \
+      --peers "$takeover_torrents" --zipf 0 --window 128 --sockets 64 --numwant 0 \
+      --hash-seed 11 >"$tmp/fill.json" 2>"$tmp/fill.err" || die "fill failed: $(cat "$tmp/fill.err")"
+  echo "# filled in $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" \
+      "$t0" "$(date +%s.%N)") s: $(python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["loaded_peers"], "peers loaded,", r["timeouts"], "timeouts,", r["errors"], "errors")' <"$tmp/fill.json")"
+  owned=$(( $(swarms "$http_t1" torrents) + $(swarms "$http_t2" torrents) ))
+  echo "# owned by t1 + t2: $owned swarms"
+  port3=$(free_port)
+  ring3=127.0.0.1:$port3
+  "$UDP_LOAD" --print-hashes --torrents "$takeover_torrents" --hash-seed 11 >"$tmp/take.txt"
+  expect=$(python3 - "$tmp/take.txt" "$ring_t1" "$ring_t2" "$ring3" <<'EOF'
+import bisect, hashlib, sys
+path, rings = sys.argv[1], sys.argv[2:]
+ids = sorted((int(hashlib.sha1(r.encode()).hexdigest(), 16), r) for r in rings)
+keys = [i for i, _ in ids]
+n = 0
+for line in open(path):
+    k = bisect.bisect_left(keys, int(line, 16))
+    n += ids[k % len(ids)][1] == rings[2]
+print(n)
+EOF
+)
+  echo "# the joiner t3 ($ring3) owns $expect of them by the ring arithmetic"
+  t_start=$(date +%s.%N)
+  start_node t3 --ring "$ring3" --join "$ring_t1"
+  python3 - "$http_t3" "$expect" "$t_start" <<'EOF'
+import json, sys, time, urllib.request
+http, expect, t_start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+# Seconds since the joiner was started (the wall clock is what an operator sees).
+last, last_change, reached = None, time.time(), None
+deadline = time.time() + 120
+while time.time() < deadline:
+    try:
+        n = json.load(urllib.request.urlopen(f"http://{http}/stats", timeout=5))["swarms"]["torrents"]
+    except OSError:
+        n = None
+    now = time.time()
+    if n != last:
+        last, last_change = n, now
+    if n == expect and reached is None:
+        reached = now - t_start
+    if n is not None and now - last_change >= 3.0:  # stable for 3 s
+        break
+    time.sleep(0.05)
+stable = last_change - t_start
+print(f"takeover   joiner owns {last} swarms (expected {expect}); reached the expected count "
+      f"{'after %.2f s' % reached if reached is not None else 'NEVER'}, stable after {stable:.2f} s "
+      "(since the daemon was started)")
+EOF
+fi
+echo "== done"
