@@ -16,44 +16,48 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
 
 // ---- counters ------------------------------------------------------------------------------
 
-#define RT_CLUSTER_COUNTERS(X)                                                             \
-  X(announces_local)     /* answered from the owned store, here */                         \
-  X(scrapes_local)       /* info-hashes scraped from the owned store, here */              \
-  X(announces_forwarded) /* sent to a remote owner */                                      \
-  X(scrapes_forwarded)   /* info-hashes sent to a remote owner */                          \
-  X(forward_messages)    /* forward batches sent */                                        \
-  X(answered_remote)     /* forwarded requests answered by their owner */                  \
-  X(remote_failures)     /* forwarded requests the owner refused (failure reason) */       \
-  X(timeouts)            /* requests failed at their deadline */                           \
-  X(not_owner_retries)   /* "not mine" answers followed by a new lookup */                 \
-  X(not_owner_failures)  /* second "not mine": client told to retry */                     \
-  X(not_owner_sent)      /* forwarded requests this node refused as not owner */           \
-  X(served_for_others)   /* forwarded requests applied here as owner */                    \
-  X(owner_cache_hits)                                                                      \
-  X(owner_cache_misses)                                                                    \
-  X(lookups_started)                                                                       \
-  X(lookups_failed)                                                                        \
-  X(busy_refusals)         /* pending_max reached */                                       \
-  X(stale_replies)         /* replies to requests already finished or from another node */ \
-  X(replicate_messages)    /* replicate payloads sent (all purposes) */                    \
-  X(replicated_swarms)     /* swarm entries sent (x targets) */                            \
-  X(replica_swarms_merged) /* swarm entries received and merged */                         \
-  X(replica_gone_applied)  /* peers removed by a received delta */                         \
-  X(delta_dropped)         /* delta peers over delta_peers_max (left to the sync) */       \
-  X(sync_passes)                                                                           \
-  X(promoted)        /* replica -> owned */                                                \
-  X(demoted)         /* owned -> replica (range given to a new predecessor) */             \
-  X(replica_dropped) /* replicas not refreshed within replica_grace */                     \
-  X(pulls_started)                                                                         \
-  X(pulls_completed)                                                                       \
-  X(pull_timeouts)                                                                         \
-  X(pulls_served)                                                                          \
-  X(gated_requests) /* requests held until the join pull finished */                       \
-  X(handoffs_sent)                                                                         \
-  X(handoffs_received)                                                                     \
-  X(handoff_acks)                                                                          \
-  X(outbox_dropped)                                                                        \
-  X(malformed)   /* undecodable payloads */                                                \
+#define RT_CLUSTER_COUNTERS(X)                                                                 \
+  X(announces_local)     /* answered from the owned store, here */                             \
+  X(scrapes_local)       /* info-hashes scraped from the owned store, here */                  \
+  X(announces_forwarded) /* sent to a remote owner */                                          \
+  X(scrapes_forwarded)   /* info-hashes sent to a remote owner */                              \
+  X(forward_messages)    /* forward batches sent */                                            \
+  X(answered_remote)     /* forwarded requests answered by their owner */                      \
+  X(remote_failures)     /* forwarded requests the owner refused (failure reason) */           \
+  X(timeouts)            /* requests failed at their deadline */                               \
+  X(attempt_timeouts)    /* forwards unanswered in their attempt timeout: looked up again */   \
+  X(retry_waits)         /* failed lookups and repeated "not mine" waited out, then retried */ \
+  X(rerouted)            /* requests in flight moved off a node the ring dropped */            \
+  X(owner_cache_dropped) /* cache entries of suspected or dropped nodes */                     \
+  X(not_owner_retries)   /* "not mine" answers followed by a new lookup */                     \
+  X(not_owner_failures)  /* "not mine" until the deadline: client told to retry */             \
+  X(not_owner_sent)      /* forwarded requests this node refused as not owner */               \
+  X(served_for_others)   /* forwarded requests applied here as owner */                        \
+  X(owner_cache_hits)                                                                          \
+  X(owner_cache_misses)                                                                        \
+  X(lookups_started)                                                                           \
+  X(lookups_failed)                                                                            \
+  X(busy_refusals)         /* pending_max reached */                                           \
+  X(stale_replies)         /* replies to requests already finished or from another node */     \
+  X(replicate_messages)    /* replicate payloads sent (all purposes) */                        \
+  X(replicated_swarms)     /* swarm entries sent (x targets) */                                \
+  X(replica_swarms_merged) /* swarm entries received and merged */                             \
+  X(replica_gone_applied)  /* peers removed by a received delta */                             \
+  X(delta_dropped)         /* delta peers over delta_peers_max (left to the sync) */           \
+  X(sync_passes)                                                                               \
+  X(promoted)        /* replica -> owned */                                                    \
+  X(demoted)         /* owned -> replica (range given to a new predecessor) */                 \
+  X(replica_dropped) /* replicas not refreshed within replica_grace */                         \
+  X(pulls_started)                                                                             \
+  X(pulls_completed)                                                                           \
+  X(pull_timeouts)                                                                             \
+  X(pulls_served)                                                                              \
+  X(gated_requests) /* requests held until the join pull finished */                           \
+  X(handoffs_sent)                                                                             \
+  X(handoffs_received)                                                                         \
+  X(handoff_acks)                                                                              \
+  X(outbox_dropped)                                                                            \
+  X(malformed)   /* undecodable payloads */                                                    \
   X(bad_replies) /* decodable replies that do not match their request */
 
 struct ClusterNode::Counters {
@@ -113,6 +117,9 @@ ClusterNode::ClusterNode(const ClusterConfig& config, RingView& ring, TrackerSer
       counters_(std::make_unique<Counters>()) {
   RT_ASSERT(config_.replicas >= 1);
   RT_ASSERT(config_.outbox_max >= 2);
+  RT_ASSERT(config_.attempt_timeout_min > Duration::zero());
+  RT_ASSERT(config_.attempt_timeout_min <= config_.attempt_timeout_max);
+  RT_ASSERT(config_.retry_backoff > Duration::zero());
 }
 
 ClusterNode::~ClusterNode() = default;
@@ -218,17 +225,103 @@ std::uint32_t ClusterNode::add_item(Item item, TimePoint now) {
   return txid;
 }
 
-std::optional<dht::NodeRef> ClusterNode::cached_owner(const InfoHash& h, TimePoint now) const {
+std::optional<dht::NodeRef> ClusterNode::cached_owner(const InfoHash& h, TimePoint now) {
   auto it = owner_cache_.find(h);
-  if (it == owner_cache_.end() || it->second.expires <= now) return std::nullopt;
-  if (is_suspect(it->second.owner.id, now)) return std::nullopt;
-  return it->second.owner;
+  if (it == owner_cache_.end()) return std::nullopt;
+  const dht::NodeRef& owner = it->second.owner;
+  // Checked lazily, per use: a node this ring window no longer lists has crashed or left,
+  // whatever the entry's age (the ring usually notices long before the TTL ends).
+  if (is_suspect(owner.id, now) || ring_dropped(owner.id)) {
+    owner_cache_.erase(it);
+    return std::nullopt;
+  }
+  // An expired entry stays until the lookup replaces it: handle_lookup() compares the two.
+  if (it->second.expires <= now) return std::nullopt;
+  return owner;
+}
+
+bool ClusterNode::ring_dropped(const dht::NodeId& id) const {
+  const dht::NodeId& self = ring_.self().id;
+  if (id == self) return false;
+  if (window_alone_) return true;
+  // Chord keeps (predecessor, self) empty and lists the next r members exactly: a node inside
+  // that window the ring does not list is not a member. A node beyond the last successor may
+  // be anything: no verdict.
+  if (window_pred_ && dht::in_open(id, window_pred_->id, self)) return true;
+  if (window_succs_.empty() || !dht::in_half_open(id, self, window_succs_.back().id)) return false;
+  return std::none_of(window_succs_.begin(), window_succs_.end(),
+                      [&](const dht::NodeRef& n) { return n.id == id; });
+}
+
+void ClusterNode::forget_owner(const dht::NodeId& id) {
+  counters_->owner_cache_dropped +=
+      std::erase_if(owner_cache_, [&](const auto& e) { return e.second.owner.id == id; });
+}
+
+Duration ClusterNode::attempt_timeout(const dht::NodeRef& to) const {
+  return std::clamp(ring_.rto_for(to.id), config_.attempt_timeout_min, config_.attempt_timeout_max);
+}
+
+void ClusterNode::set_wake(std::uint32_t txid, Item& item, TimePoint at) {
+  if (item.wake != TimePoint::max()) wakes_.erase({item.wake, txid});
+  item.wake = at;
+  if (at != TimePoint::max()) wakes_.emplace(at, txid);
+}
+
+void ClusterNode::erase_item(std::unordered_map<std::uint32_t, Item>::iterator it) {
+  deadlines_.erase({it->second.deadline, it->first});
+  if (it->second.wake != TimePoint::max()) wakes_.erase({it->second.wake, it->first});
+  items_.erase(it);
+}
+
+bool ClusterNode::retry_later(TimePoint now, std::uint32_t txid, Duration wait,
+                              std::string_view reason) {
+  auto it = items_.find(txid);
+  if (it == items_.end()) return true;
+  Item& item = it->second;
+  item.reason = reason;
+  item.sent_to.reset();
+  // Failing now rather than at the deadline: the client hears the reason as early as possible.
+  if (item.attempts >= kAttemptsMax || now + wait >= item.deadline) {
+    fail_item(txid, reason);
+    return false;
+  }
+  ++counters_->retry_waits;
+  set_wake(txid, item, now + wait);
+  return true;
+}
+
+void ClusterNode::on_attempt_timeout(TimePoint now, std::uint32_t txid) {
+  auto it = items_.find(txid);
+  if (it == items_.end() || !it->second.sent_to) return;
+  Item& item = it->second;
+  ++counters_->attempt_timeouts;
+  // Forgets every cache entry pointing at the silent node, not only this key's: it owns a range.
+  suspect(item.sent_to->id, now);
+  item.sent_to.reset();
+  item.reason = kTimeoutReason;
+  if (item.attempts >= kAttemptsMax) {
+    ++counters_->timeouts;
+    fail_item(txid, kTimeoutReason);
+    return;
+  }
+  // A fresh lookup: the ring verifies the owner it names, so a dead one is skipped as soon as
+  // the lookup finds it silent (or the ring has dropped it already).
+  route_remote(now, txid, false);
 }
 
 void ClusterNode::route_remote(TimePoint now, std::uint32_t txid, bool use_cache) {
   auto it = items_.find(txid);
   if (it == items_.end()) return;
   const InfoHash key = it->second.key;
+  ++it->second.attempts;
+  it->second.sent_to.reset();
+  set_wake(txid, it->second, TimePoint::max());
+  if (ownership(key) == Ownership::mine) {
+    // A retry for a key this node took over meanwhile (its predecessor, the old owner, died).
+    serve_item_here(now, txid);
+    return;
+  }
   if (use_cache) {
     if (auto owner = cached_owner(key, now)) {
       ++counters_->owner_cache_hits;
@@ -263,11 +356,22 @@ void ClusterNode::handle_lookup(TimePoint now, dht::LookupId id,
   auto txids = std::move(w->second.second);
   lookup_waiters_.erase(w);
   if (!owner) {
+    // Lookups fail while the ring repairs (timeouts on a dead hop): ask again shortly.
     ++counters_->lookups_failed;
-    for (auto txid : txids) fail_item(txid, kNoOwnerReason);
+    for (auto txid : txids) retry_later(now, txid, config_.retry_backoff, kNoOwnerReason);
     return;
   }
-  if (!same_node(*owner, ring_.self())) {
+  // The ring heard from the owner it names during the lookup: not silent (any more).
+  unsuspect(owner->id);
+  auto old = owner_cache_.find(key);
+  if (old != owner_cache_.end()) {
+    const dht::NodeId& was = old->second.owner.id;
+    // The cached owner lies between the key and the new owner, yet the ring passed it over:
+    // it is no longer a member (a node that joined before the key would be named instead).
+    if (was != owner->id && (was == key_of(key) || dht::in_open(was, key_of(key), owner->id)))
+      suspect(was, now);
+  }
+  if (!same_node(*owner, ring_.self()) && !ring_dropped(owner->id)) {
     if (owner_cache_.size() >= config_.owner_cache_max) {
       // Drop expired entries first; if none, forget everything (entries are only hints).
       std::erase_if(owner_cache_, [&](const auto& e) { return e.second.expires <= now; });
@@ -286,7 +390,7 @@ void ClusterNode::on_owner(TimePoint now, std::uint32_t txid, const dht::NodeRef
     serve_item_here(now, txid);
     return;
   }
-  enqueue_forward(owner, txid);
+  enqueue_forward(now, owner, txid);
 }
 
 void ClusterNode::serve_item_here(TimePoint now, std::uint32_t txid) {
@@ -308,11 +412,12 @@ void ClusterNode::serve_item_here(TimePoint now, std::uint32_t txid) {
   }
 }
 
-void ClusterNode::enqueue_forward(const dht::NodeRef& to, std::uint32_t txid) {
+void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::uint32_t txid) {
   auto it = items_.find(txid);
   if (it == items_.end()) return;
   Item& item = it->second;
   item.sent_to = to;
+  set_wake(txid, item, now + attempt_timeout(to));
   auto open = std::find_if(open_forwards_.begin(), open_forwards_.end(),
                            [&](const OpenForward& o) { return same_node(o.to, to); });
   if (open == open_forwards_.end()) {
@@ -345,8 +450,7 @@ void ClusterNode::complete_announce(std::uint32_t txid, Expected<AnnounceRespons
   auto it = items_.find(txid);
   if (it == items_.end()) return;
   auto done = std::move(it->second.announce_done);
-  deadlines_.erase({it->second.deadline, txid});
-  items_.erase(it);
+  erase_item(it);
   done(std::move(r));
 }
 
@@ -355,8 +459,7 @@ void ClusterNode::complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std:
   if (it == items_.end()) return;
   auto job = std::move(it->second.job);
   const std::size_t index = it->second.index;
-  deadlines_.erase({it->second.deadline, txid});
-  items_.erase(it);
+  erase_item(it);
   if (job->finished) return;
   if (!r) {
     // Never a wrong zero: one missing part fails the whole scrape.
@@ -382,19 +485,28 @@ void ClusterNode::fail_item(std::uint32_t txid, std::string_view reason) {
 }
 
 void ClusterNode::suspect(const dht::NodeId& id, TimePoint now) {
-  for (auto& s : suspects_) {
-    if (s.first == id) {
-      s.second = now + kSuspectFor;
-      return;
+  // The cache is scanned once per suspicion, not per timed-out request: a dead owner with many
+  // requests in flight costs one pass.
+  bool fresh = true;
+  auto s = std::find_if(suspects_.begin(), suspects_.end(),
+                        [&](const auto& e) { return e.first == id; });
+  if (s != suspects_.end()) {
+    fresh = s->second <= now;
+    s->second = now + kSuspectFor;
+  } else {
+    if (suspects_.size() >= kSuspectsMax) {
+      auto oldest =
+          std::min_element(suspects_.begin(), suspects_.end(),
+                           [](const auto& a, const auto& b) { return a.second < b.second; });
+      suspects_.erase(oldest);
     }
+    suspects_.emplace_back(id, now + kSuspectFor);
   }
-  if (suspects_.size() >= kSuspectsMax) {
-    auto oldest =
-        std::min_element(suspects_.begin(), suspects_.end(),
-                         [](const auto& a, const auto& b) { return a.second < b.second; });
-    suspects_.erase(oldest);
-  }
-  suspects_.emplace_back(id, now + kSuspectFor);
+  if (fresh) forget_owner(id);
+}
+
+void ClusterNode::unsuspect(const dht::NodeId& id) {
+  std::erase_if(suspects_, [&](const auto& e) { return e.first == id; });
 }
 
 bool ClusterNode::is_suspect(const dht::NodeId& id, TimePoint now) const {
@@ -554,15 +666,18 @@ void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, const ReplyB
   };
   auto not_owner = [&](std::uint32_t txid, Item& item) {
     owner_cache_.erase(item.key);
-    if (item.not_owner_retries >= 1) {
-      ++counters_->not_owner_failures;
-      fail_item(txid, kMovingReason);
+    item.sent_to.reset();
+    set_wake(txid, item, TimePoint::max());
+    if (item.not_owner_retries++ == 0) {
+      // Usually a stale cache entry (a node joined before the key): the ring knows better now.
+      ++counters_->not_owner_retries;
+      route_remote(now, txid, false);
       return;
     }
-    ++item.not_owner_retries;
-    ++counters_->not_owner_retries;
-    item.sent_to.reset();
-    route_remote(now, txid, false);
+    // The ring keeps naming a node that does not own the key yet: most likely the successor of
+    // a dead owner that has not noticed its predecessor's death. Give it time, then ask again.
+    if (!retry_later(now, txid, config_.retry_backoff, kMovingReason))
+      ++counters_->not_owner_failures;
   };
   for (const auto& r : batch.announces) {
     Item* item = take(r.txid, true);
@@ -716,6 +831,21 @@ std::vector<dht::NodeRef> ClusterNode::replica_targets() const {
 
 void ClusterNode::handle_ring_change(TimePoint now) {
   last_now_ = now;
+
+  // Nodes the ring dropped (crashed or left): nothing is sent to them from the cache, and
+  // requests waiting for their answer go elsewhere now instead of at their attempt timeout.
+  std::vector<dht::NodeRef> before = std::move(window_succs_);
+  if (window_pred_) before.push_back(*window_pred_);
+  window_pred_ = ring_.predecessor();
+  window_succs_ = ring_.successors();
+  window_alone_ = ring_.alone();
+  std::vector<dht::NodeId> dropped;
+  for (const auto& n : before) {
+    if (ring_dropped(n.id) && std::find(dropped.begin(), dropped.end(), n.id) == dropped.end())
+      dropped.push_back(n.id);
+  }
+  for (const auto& id : dropped) suspect(id, now);
+
   if (next_housekeeping_ == TimePoint::max()) next_housekeeping_ = now + kHousekeepingPeriod;
   if (next_sync_ == TimePoint::max()) next_sync_ = now + config_.sync_period;
 
@@ -773,6 +903,21 @@ void ClusterNode::handle_ring_change(TimePoint now) {
     }
   }
   if (reconcile_needed_) reconcile(now);
+
+  // Last, once ranges and the join pull are up to date (a rerouted key may now be ours).
+  if (!dropped.empty()) {
+    std::vector<std::uint32_t> moved;
+    for (const auto& [txid, item] : items_) {
+      if (item.sent_to &&
+          std::find(dropped.begin(), dropped.end(), item.sent_to->id) != dropped.end())
+        moved.push_back(txid);
+    }
+    std::sort(moved.begin(), moved.end());  // deterministic order
+    for (auto txid : moved) {
+      ++counters_->rerouted;
+      route_remote(now, txid, false);
+    }
+  }
 }
 
 void ClusterNode::reconcile(TimePoint now) {
@@ -1000,14 +1145,31 @@ void ClusterNode::handle_timeout(TimePoint now) {
   last_now_ = now;
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     const std::uint32_t txid = deadlines_.begin()->second;
-    deadlines_.erase(deadlines_.begin());
     auto it = items_.find(txid);
-    if (it != items_.end() && it->second.sent_to) {
-      suspect(it->second.sent_to->id, now);
-      owner_cache_.erase(it->second.key);
+    if (it == items_.end()) {
+      deadlines_.erase(deadlines_.begin());
+      continue;
     }
-    ++counters_->timeouts;
-    fail_item(txid, kTimeoutReason);
+    if (it->second.sent_to) suspect(it->second.sent_to->id, now);
+    const std::string_view reason = it->second.reason;
+    if (reason == kMovingReason) {
+      ++counters_->not_owner_failures;
+    } else {
+      ++counters_->timeouts;
+    }
+    fail_item(txid, reason);
+  }
+  while (!wakes_.empty() && wakes_.begin()->first <= now) {
+    const std::uint32_t txid = wakes_.begin()->second;
+    wakes_.erase(wakes_.begin());
+    auto it = items_.find(txid);
+    if (it == items_.end()) continue;
+    it->second.wake = TimePoint::max();
+    if (it->second.sent_to) {
+      on_attempt_timeout(now, txid);
+    } else {
+      route_remote(now, txid, false);  // a retry wait ended
+    }
   }
   if (pull_.active && now >= pull_.deadline) {
     ++counters_->pull_timeouts;
@@ -1036,6 +1198,7 @@ void ClusterNode::handle_timeout(TimePoint now) {
 TimePoint ClusterNode::next_timeout() const {
   TimePoint t = TimePoint::max();
   if (!deadlines_.empty()) t = std::min(t, deadlines_.begin()->first);
+  if (!wakes_.empty()) t = std::min(t, wakes_.begin()->first);
   if (pull_.active) t = std::min(t, pull_.deadline);
   t = std::min(t, delta_due_);
   t = std::min(t, next_sync_);

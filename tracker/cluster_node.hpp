@@ -61,7 +61,10 @@ class RingView {
   virtual bool alone() const = 0;
   /// Starts an iterative lookup of successor(key); the result must reach
   /// ClusterNode::handle_lookup() with the returned id (RingNode reports it as LookupCompleted).
+  /// The owner it reports has answered during the lookup (RingNode verifies the candidate).
   virtual dht::LookupId start_lookup(TimePoint now, const dht::NodeId& key) = 0;
+  /// The ring's current retransmission timeout towards `id` (its initial RTO when unknown).
+  virtual Duration rto_for(const dht::NodeId& id) const = 0;
 };
 
 /// RingView over a RingNode. `node` must outlive the view.
@@ -76,6 +79,7 @@ class RingNodeView final : public RingView {
   dht::LookupId start_lookup(TimePoint now, const dht::NodeId& key) override {
     return node_.start_lookup(now, key);
   }
+  Duration rto_for(const dht::NodeId& id) const override { return node_.rto_for(id); }
 
  private:
   dht::RingNode& node_;
@@ -88,6 +92,16 @@ struct ClusterConfig {
   /// A request not answered by the ring within this is failed with kTimeoutReason. Below the
   /// usual client timeouts (HTTP 15 s, BEP 15 first retry 15 s) and above a few ring RTTs.
   Duration request_deadline = Milliseconds(1500);
+  /// One forward to an owner waits the ring's RTO towards it, clamped to these bounds, before
+  /// the owner is suspected, its cache entries dropped, and the request looked up and sent
+  /// again. The maximum leaves a 1.5 s deadline room for a lookup and two more attempts; the
+  /// minimum is the ring's own RTO floor (an owner never gets less than a ring ping does).
+  Duration attempt_timeout_min = Milliseconds(200);
+  Duration attempt_timeout_max = Milliseconds(400);
+  /// Wait before asking again after a failed lookup or a repeated "not mine" (the new owner
+  /// has not noticed its predecessor's death yet, or the ring is still repairing): about one
+  /// ring RTT, so a request during failure detection is retried several times in its deadline.
+  Duration retry_backoff = Milliseconds(100);
   /// Announce deltas are batched per owner and sent this often.
   Duration replicate_period = Milliseconds(100);
   /// Every owned swarm is re-pushed to the replicas this often (repairs lost deltas).
@@ -128,9 +142,14 @@ class ClusterNode final : public RequestHandler {
       "tracker ring could not find the owner of this torrent, retry";
   static constexpr std::string_view kMovingReason =
       "tracker ring is moving this torrent between nodes, retry";
-  /// Nodes that timed out are not used from the owner cache for this long.
+  /// Nodes that timed out (or that the ring no longer lists) are not used from the owner cache
+  /// for this long; a lookup that names one again clears it (the lookup heard from it).
   static constexpr Duration kSuspectFor = Seconds(10);
   static constexpr std::size_t kSuspectsMax = 64;
+  /// Routings (cache use or lookup, then a send) one request may go through before it is
+  /// failed. The deadline bounds them already (1.5 s of 100 ms waits is 15); this bounds the
+  /// traffic of one request whatever the timings.
+  static constexpr int kAttemptsMax = 16;
   /// Replica upkeep (sweep, drop pass) runs this often.
   static constexpr Duration kHousekeepingPeriod = Seconds(1);
 
@@ -143,7 +162,10 @@ class ClusterNode final : public RequestHandler {
 
   // --- RequestHandler ---------------------------------------------------------------------
   /// Owner here: answered before returning. Else forwarded; `on_done` runs later, at the
-  /// latest from the handle_timeout() at now + request_deadline.
+  /// latest from the handle_timeout() at now + request_deadline. An owner that stays silent
+  /// for one attempt timeout, a failed lookup, or a "not mine" answer lead to a fresh lookup
+  /// and another send while time remains; the answer is the owner's or a failure reason,
+  /// never a guess.
   void announce(const AnnounceRequest& req, TimePoint now, AnnounceDone on_done) override;
   /// Split by owner, merged back in request order; one failed part fails the whole scrape.
   void scrape(const ScrapeRequest& req, TimePoint now, ScrapeDone on_done) override;
@@ -155,7 +177,8 @@ class ClusterNode final : public RequestHandler {
   void handle_app(TimePoint now, const dht::NodeRef& from, std::string_view payload);
   /// The result of a RingView::start_lookup() (owner nullopt: failed).
   void handle_lookup(TimePoint now, dht::LookupId id, const std::optional<dht::NodeRef>& owner);
-  /// Predecessor or successor list changed: re-reads the RingView.
+  /// Predecessor or successor list changed: re-reads the RingView. Owner-cache entries and
+  /// requests in flight pointing at a node the ring dropped are sent elsewhere at once.
   void handle_ring_change(TimePoint now);
   void handle_timeout(TimePoint now);
   /// Graceful leave: pushes the owned range to the successor. Keep serving and driving the node
@@ -193,6 +216,11 @@ class ClusterNode final : public RequestHandler {
     TimePoint deadline;
     bool is_announce = true;
     int not_owner_retries = 0;
+    int attempts = 0;  // sends, lookups and waits so far (kAttemptsMax)
+    /// When set: an attempt timeout (sent_to set) or the end of a retry wait (sent_to unset).
+    TimePoint wake = TimePoint::max();
+    /// Given to the client if the deadline passes: why the last attempt did not answer.
+    std::string_view reason = kTimeoutReason;
     AnnounceRequest request;  // announce
     AnnounceDone announce_done;
     std::shared_ptr<ScrapeJob> job;  // scrape
@@ -251,12 +279,26 @@ class ClusterNode final : public RequestHandler {
   void route_remote(TimePoint now, std::uint32_t txid, bool use_cache);
   void on_owner(TimePoint now, std::uint32_t txid, const dht::NodeRef& owner);
   void serve_item_here(TimePoint now, std::uint32_t txid);
-  void enqueue_forward(const dht::NodeRef& to, std::uint32_t txid);
+  void enqueue_forward(TimePoint now, const dht::NodeRef& to, std::uint32_t txid);
+  void set_wake(std::uint32_t txid, Item& item, TimePoint at);
+  void erase_item(std::unordered_map<std::uint32_t, Item>::iterator it);
+  /// Another attempt after `wait` if the deadline and kAttemptsMax allow (true), else fails the
+  /// request now with `reason` (false).
+  bool retry_later(TimePoint now, std::uint32_t txid, Duration wait, std::string_view reason);
+  void on_attempt_timeout(TimePoint now, std::uint32_t txid);
+  Duration attempt_timeout(const dht::NodeRef& to) const;
+  /// True when `id` lies inside the part of the ring this node sees exactly, (predecessor,
+  /// last successor], and is not listed there: the ring does not know it (any more).
+  bool ring_dropped(const dht::NodeId& id) const;
+  /// Forgets every owner-cache entry pointing at `id`.
+  void forget_owner(const dht::NodeId& id);
   void complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string> r);
   void complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r);
   void fail_item(std::uint32_t txid, std::string_view reason);
-  std::optional<dht::NodeRef> cached_owner(const InfoHash& h, TimePoint now) const;
+  std::optional<dht::NodeRef> cached_owner(const InfoHash& h, TimePoint now);
+  /// Marks `id` suspect; the first time (or after it expired) also forgets its cache entries.
   void suspect(const dht::NodeId& id, TimePoint now);
+  void unsuspect(const dht::NodeId& id);
   bool is_suspect(const dht::NodeId& id, TimePoint now) const;
 
   // Serving as owner.
@@ -301,6 +343,7 @@ class ClusterNode final : public RequestHandler {
   // Requests waiting for the ring.
   std::unordered_map<std::uint32_t, Item> items_;
   std::set<std::pair<TimePoint, std::uint32_t>> deadlines_;
+  std::set<std::pair<TimePoint, std::uint32_t>> wakes_;  // Item::wake of every item that has one
   std::uint32_t txid_next_ = 1;
   std::unordered_map<dht::LookupId, InfoHash> lookups_;
   std::unordered_map<InfoHash, std::pair<dht::LookupId, std::vector<std::uint32_t>>, HashOf>
@@ -323,6 +366,12 @@ class ClusterNode final : public RequestHandler {
   std::unordered_map<InfoHash, TimePoint, HashOf> replica_seen_;
   std::vector<InfoHash> drop_queue_;
   TimePoint next_housekeeping_ = TimePoint::max();
+
+  // The ring as last read by handle_ring_change(): nodes it dropped are told apart from nodes
+  // that only fell off the end of the successor list.
+  std::optional<dht::NodeRef> window_pred_;
+  std::vector<dht::NodeRef> window_succs_;
+  bool window_alone_ = false;
 
   // Ranges.
   std::optional<dht::NodeRef> last_pred_;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -51,6 +52,7 @@ class SimRingView final : public RingView {
   dht::LookupId start_lookup(TimePoint, const dht::NodeId& key) override {
     return net_.lookup(i_, key);
   }
+  Duration rto_for(const dht::NodeId& id) const override { return inner_.rto_for(id); }
 
  private:
   SimNetwork& net_;
@@ -256,6 +258,27 @@ class Harness {
     });
   }
 
+  /// Scrapes one info-hash at node `at`; `done` gets the entry or nullopt (a failure reason).
+  void scrape_one(SimNetwork::NodeIndex at, const InfoHash& h,
+                  std::function<void(std::optional<ScrapeEntry>)> done) {
+    ScrapeRequest req;
+    req.info_hashes.push_back(h);
+    stack(at).node.scrape(req, now(), [done = std::move(done)](auto r) {
+      done(r ? std::optional<ScrapeEntry>(r->files.at(0)) : std::nullopt);
+    });
+  }
+  /// Whether any running member's ring state still names `id` (predecessor or successor).
+  bool listed_anywhere(const dht::NodeId& id) const {
+    for (auto i : running()) {
+      const auto& n = net_.node(i);
+      if (n.predecessor() && n.predecessor()->id == id) return true;
+      for (const auto& s : n.successors())
+        if (s.id == id) return true;
+    }
+    return false;
+  }
+  const dht::NodeRef& ring_self(SimNetwork::NodeIndex i) { return net_.node(i).self(); }
+
   std::vector<InfoHash>& torrents() { return torrents_; }
   std::vector<PeerModel>& peers() { return peers_; }
 
@@ -382,20 +405,27 @@ class Harness {
   }
 
   void report() const {
-    std::uint64_t timeouts = 0, forwarded = 0, promoted = 0, pulls = 0;
+    std::uint64_t timeouts = 0, forwarded = 0, promoted = 0, pulls = 0, attempt_timeouts = 0,
+                  rerouted = 0, waits = 0, dropped = 0;
     for (const auto& m : members_) {
       if (!m.stack) continue;
       timeouts += m.stack->node.counter("timeouts");
+      attempt_timeouts += m.stack->node.counter("attempt_timeouts");
+      rerouted += m.stack->node.counter("rerouted");
+      waits += m.stack->node.counter("retry_waits");
+      dropped += m.stack->node.counter("owner_cache_dropped");
       forwarded += m.stack->node.counter("announces_forwarded");
       promoted += m.stack->node.counter("promoted");
       pulls += m.stack->node.counter("pulls_completed");
     }
-    BOOST_TEST_MESSAGE("seed " << seed_ << ": announces " << announces_sent_ << " sent, "
-                               << announces_ok_ << " ok, " << announces_failed_
-                               << " failed; scrapes " << scrapes_sent_ << " sent, " << scrapes_ok_
-                               << " ok; live members' counters: forwarded " << forwarded
-                               << ", timeouts " << timeouts << ", promoted " << promoted
-                               << ", pulls " << pulls << "; crashes " << crash_times_.size());
+    BOOST_TEST_MESSAGE(
+        "seed " << seed_ << ": announces " << announces_sent_ << " sent, " << announces_ok_
+                << " ok, " << announces_failed_ << " failed; scrapes " << scrapes_sent_ << " sent, "
+                << scrapes_ok_ << " ok; live members' counters: forwarded " << forwarded
+                << ", timeouts " << timeouts << ", attempt timeouts " << attempt_timeouts
+                << ", rerouted " << rerouted << ", retry waits " << waits
+                << ", cache entries dropped " << dropped << ", promoted " << promoted << ", pulls "
+                << pulls << "; crashes " << crash_times_.size());
   }
   std::uint64_t announces_ok() const { return announces_ok_; }
 
@@ -600,5 +630,114 @@ BOOST_AUTO_TEST_CASE(joining_nodes_take_over_their_ranges_without_a_lost_peer) {
     // The new owners hold the swarms in their OWNED store (they answer as owners).
     BOOST_TEST(h.check_no_lost_peer(true) == 0U, h.replay());
     h.check_same_answer_everywhere();
+  }
+}
+
+BOOST_AUTO_TEST_CASE(owner_crash_fails_no_request_once_the_ring_has_noticed) {
+  // Requests at every node keep coming while the owner of many torrents crashes. Until the ring
+  // has dropped it (no member lists it any more) some may fail with a reason; after that every
+  // one is answered, on the first try, with the swarm the replicas kept (never an empty one).
+  constexpr Duration kRequestEvery = Milliseconds(100);
+  constexpr Duration kObserveFor = Seconds(10);
+  /// Detection takes a stabilize period plus misses_dead RTOs, then the lists spread.
+  constexpr Duration kNoticeWithin = Seconds(6);
+  for (auto seed : seeds_to_run(201, 6)) {
+    Harness h(seed);
+    build_ring(h, 8);
+    add_torrents(h, 40, 4);
+    std::map<InfoHash, std::pair<std::uint32_t, std::uint32_t>> expected;  // complete, incomplete
+    for (std::size_t p = 0; p < h.peers().size(); ++p) {
+      h.announce(p, AnnounceEvent::started);
+      auto& e = expected[h.peers()[p].hash];
+      ++(h.peers()[p].seeder ? e.first : e.second);
+      h.run_for(Milliseconds(20));
+    }
+    h.run_for(Seconds(3));
+    for (const auto& p : h.peers()) BOOST_REQUIRE_MESSAGE(p.answered.has_value(), h.replay());
+
+    // Every node asks for every torrent once, so each caches the owners.
+    for (auto n : h.running())
+      for (const auto& t : h.torrents()) h.scrape_one(n, t, [](auto) {});
+    h.run_for(Seconds(2));
+
+    // The victim: the owner of the most torrents.
+    std::map<SimNetwork::NodeIndex, std::vector<InfoHash>> owned;
+    for (const auto& t : h.torrents()) owned[h.true_owner(t)].push_back(t);
+    auto victim_it = std::max_element(owned.begin(), owned.end(), [](const auto& a, const auto& b) {
+      return a.second.size() < b.second.size();
+    });
+    const SimNetwork::NodeIndex victim = victim_it->first;
+    const std::vector<InfoHash> victims_torrents = victim_it->second;
+    const dht::NodeId victim_id = h.ring_self(victim).id;
+    h.crash(victim);
+    const TimePoint crashed_at = h.now();
+
+    struct Outcome {
+      TimePoint sent;
+      bool ok = false;
+    };
+    std::vector<std::shared_ptr<Outcome>> outcomes;
+    std::optional<TimePoint> noticed;
+    std::size_t wrong = 0;
+    auto check = [&](const InfoHash& t, std::uint32_t complete, std::uint32_t incomplete) {
+      const auto& e = expected[t];
+      if (complete == e.first && incomplete == e.second) return true;
+      if (++wrong <= 5)
+        BOOST_ERROR("wrong answer for " << dht::NodeId(t).to_hex() << ": " << complete << "/"
+                                        << incomplete << " instead of " << e.first << "/"
+                                        << e.second << "; " << h.replay());
+      return false;
+    };
+    for (TimePoint until = h.now() + kObserveFor; h.now() < until;) {
+      if (!noticed && !h.listed_anywhere(victim_id)) noticed = h.now();
+      for (auto n : h.running()) {
+        const InfoHash t = victims_torrents[h.rng().below(victims_torrents.size())];
+        auto o = std::make_shared<Outcome>();
+        o->sent = h.now();
+        outcomes.push_back(o);
+        if (h.rng().below(2)) {
+          h.scrape_one(n, t, [&, o, t](std::optional<ScrapeEntry> r) {
+            o->ok = r && check(t, r->complete, r->incomplete);
+          });
+        } else {
+          // A re-announce of a peer already in the swarm: the counts stay the same.
+          std::vector<std::size_t> members;
+          for (std::size_t p = 0; p < h.peers().size(); ++p)
+            if (h.peers()[p].hash == t) members.push_back(p);
+          const std::size_t p = members[h.rng().below(members.size())];
+          AnnounceRequest req;
+          req.info_hash = t;
+          req.peer_id.fill(static_cast<std::uint8_t>(p));
+          req.peer = h.peers()[p].address;
+          req.left = h.peers()[p].seeder ? 0 : 1000;
+          req.numwant = 200;
+          h.stack(n).node.announce(req, h.now(), [&, o, t](auto r) {
+            o->ok = r.has_value() && check(t, r->result.complete, r->result.incomplete);
+          });
+        }
+      }
+      h.run_for(kRequestEvery);
+    }
+    h.run_for(Seconds(3));  // every request has finished by its deadline
+
+    BOOST_REQUIRE_MESSAGE(noticed.has_value(), "the ring never dropped the victim; " << h.replay());
+    BOOST_TEST((*noticed - crashed_at < kNoticeWithin), h.replay());
+    std::size_t failed_during = 0, sent_during = 0, failed_after = 0, sent_after = 0;
+    for (const auto& o : outcomes) {
+      const bool after = o->sent >= *noticed;
+      (after ? sent_after : sent_during) += 1;
+      if (!o->ok) (after ? failed_after : failed_during) += 1;
+    }
+    BOOST_TEST_MESSAGE(
+        "seed " << seed << ": victim owned " << victims_torrents.size()
+                << " torrents; noticed after "
+                << std::chrono::duration_cast<Milliseconds>(*noticed - crashed_at).count()
+                << " ms; failed " << failed_during << " of " << sent_during
+                << " requests during detection, " << failed_after << " of " << sent_after
+                << " after");
+    BOOST_TEST(wrong == 0U, h.replay());
+    BOOST_TEST(sent_after > 0U);
+    BOOST_TEST(failed_after == 0U, h.replay());
+    h.report();
   }
 }
