@@ -564,8 +564,10 @@ void ClusterNode::on_forward(TimePoint now, const dht::NodeRef& from, ForwardBat
 
 void ClusterNode::answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
                                             const ForwardedAnnounce& a) {
-  // Unknown ownership (predecessor unknown) is accepted: the sender's lookup ended here.
-  if (ownership(a.request.info_hash) == Ownership::not_mine) {
+  // Only a confirmed owner answers (key in (pred, self]). With the predecessor unknown (it just
+  // died) this node cannot tell: a replica holder answering then would promote a copy that the
+  // real owner never sees again, losing the update. The sender waits and retries.
+  if (ownership(a.request.info_hash) != Ownership::mine) {
     ++counters_->not_owner_sent;
     add_reply(from, AnnounceReply{a.txid, ReplyStatus::not_owner, {}, {}});
     return;
@@ -596,7 +598,7 @@ void ClusterNode::answer_forwarded_announce(TimePoint now, const dht::NodeRef& f
 void ClusterNode::answer_forwarded_scrape(TimePoint now, const dht::NodeRef& from,
                                           const ForwardedScrape& s) {
   for (const auto& h : s.info_hashes) {
-    if (ownership(h) == Ownership::not_mine) {
+    if (ownership(h) != Ownership::mine) {  // see answer_forwarded_announce
       ++counters_->not_owner_sent;
       add_reply(from, ScrapeReply{s.txid, ReplyStatus::not_owner, {}, {}});
       return;

@@ -70,6 +70,9 @@ class MemorySwarmStore final : public SwarmStore {
   std::size_t memory_bytes_for_test() const;
 
  private:
+  /// Ticks within which two copies of a peer from different nodes count as simultaneous
+  /// (each side rounds ages to whole ticks of its own clock).
+  static constexpr std::uint32_t kMergeSlackTicks = 1;
   struct V4Peer;
   struct V6Peer;
   template <class Rec>

@@ -171,7 +171,9 @@ def describe(nodes):
         if s:
             out.append(f"  {n.name} {n.ring} {n.id[:8]} pred="
                        f"{s['predecessor'] and s['predecessor']['ring']} "
-                       f"succ={[x['ring'] for x in s['successors']]} swarms={s['swarms']}")
+                       f"succ={[x['ring'] for x in s['successors']]} swarms={s['swarms']}\n    "
+                       + " ".join(f"{k}={v}" for k, v in s["counters"].items()
+                                  if v and (k.startswith("cluster_") or k.startswith("http_a"))))
         else:
             out.append(f"  {n.name} {n.ring}: no /stats")
     return "\n".join(out)

@@ -548,6 +548,29 @@ inline void merge_keeps_later_expiry(const StoreFactory& make) {
   BOOST_TEST(store->scrape(ih, at(80)).complete == 0U);
 }
 
+// Replicas see an announce and its copies from other nodes with ages rounded to seconds on
+// different clocks: a started/completed pair within one second must not come back as a leecher.
+inline void merge_of_simultaneous_copies_keeps_completion(const StoreFactory& make) {
+  auto store = make(limits_with_ttl(100));
+  const InfoHash ih = torrent(1);
+  ok(*store, request(ih, v4(1), 5), at(0));  // leecher, remaining 100
+  ok(*store, request(ih, v4(2), 0), at(0));  // seeder, remaining 100
+  SwarmSnapshot s;
+  s.info_hash = ih;
+  s.peers.push_back({v4(1), PeerId{}, true, std::chrono::seconds(99)});   // completed, same moment
+  s.peers.push_back({v4(2), PeerId{}, false, std::chrono::seconds(100)});  // stale started copy
+  store->merge_swarm(s, at(0));
+  auto e = store->scrape(ih, at(0));
+  BOOST_TEST(e.complete == 2U);
+  BOOST_TEST(e.incomplete == 0U);
+  // A clearly fresher leecher copy (a new download of the same peer) does win.
+  s.peers = {{v4(2), PeerId{}, false, std::chrono::seconds(100)}};
+  store->merge_swarm(s, at(10));
+  e = store->scrape(ih, at(10));
+  BOOST_TEST(e.complete == 1U);
+  BOOST_TEST(e.incomplete == 1U);
+}
+
 inline void merge_ignores_dead_peers_and_clamps_ttl(const StoreFactory& make) {
   auto store = make(limits_with_ttl(100));
   const InfoHash ih = torrent(1);
@@ -802,9 +825,15 @@ inline void merge_into_model(SwarmStore& store, ReferenceModel& model, const Swa
     auto it = s->peers.find(p.address);
     if (it == s->peers.end()) {
       s->peers.emplace(p.address, ReferenceModel::Peer{p.seeder, p.seeder, seen});
-    } else if (seen > it->second.seen) {
-      it->second.seen = seen;
-      it->second.seeder = p.seeder;
+    } else {
+      // Copies within one second are simultaneous: completion wins; only a clearly fresher
+      // copy may turn a seeder back into a leecher.
+      const bool clearly_fresher = seen > it->second.seen + 1;
+      const bool about_same = !clearly_fresher && seen >= it->second.seen - 1;
+      if (clearly_fresher || about_same) {
+        if (seen > it->second.seen) it->second.seen = seen;
+        it->second.seeder = clearly_fresher ? p.seeder : (p.seeder || it->second.seeder);
+      }
     }
   }
 }
@@ -950,6 +979,7 @@ inline void matches_reference_model_over_random_operations(const StoreFactory& m
   X(v4_and_v6_with_same_port_are_distinct)                   \
   X(snapshot_export_merge_round_trip)                        \
   X(merge_keeps_later_expiry)                                \
+  X(merge_of_simultaneous_copies_keeps_completion)           \
   X(merge_ignores_dead_peers_and_clamps_ttl)                 \
   X(merge_respects_caps)                                     \
   X(export_of_unknown_or_expired_swarm_is_empty)             \
