@@ -44,6 +44,10 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
   X(replica_swarms_merged) /* swarm entries received and merged */                             \
   X(replica_gone_applied)  /* peers removed by a received delta */                             \
   X(delta_dropped)         /* delta peers over delta_peers_max (left to the sync) */           \
+  X(delta_acks)            /* delta payloads a replica confirmed */                            \
+  X(delta_resends)         /* delta payloads sent again after their attempt timeout */         \
+  X(delta_given_up)        /* delta payloads never confirmed (left to the sync) */             \
+  X(delta_untracked)       /* delta payloads sent over delta_unacked_max, not tracked */       \
   X(sync_passes)                                                                               \
   X(promoted)        /* replica -> owned */                                                    \
   X(demoted)         /* owned -> replica (range given to a new predecessor) */                 \
@@ -757,12 +761,16 @@ void ClusterNode::handle_app(TimePoint now, const dht::NodeRef& from, std::strin
     if (leaving_ && a->txid == handoff_txid_) {
       ++counters_->handoff_acks;
       handoff_acked_ = true;
+    } else {
+      on_delta_ack(from, a->txid);
     }
   }
 }
 
-void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& /*from*/, const Replicate& m) {
+void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, const Replicate& m) {
   if (m.purpose == TransferPurpose::handoff) ++counters_->handoffs_received;
+  // Deltas are acknowledged (merging is idempotent, so a resent one does no harm).
+  if (m.purpose == TransferPurpose::delta && m.txid != 0) send(from, TransferAck{m.txid});
   for (const auto& d : m.swarms) {
     const InfoHash& h = d.snapshot.info_hash;
     // Whoever sent it, a swarm lands where this node's own view says it belongs: a sender with
@@ -1035,17 +1043,36 @@ void ClusterNode::flush_deltas(TimePoint now) {
 }
 
 void ClusterNode::send_swarms(const std::vector<dht::NodeRef>& targets, TransferPurpose purpose,
-                              std::uint32_t txid, std::vector<SwarmDelta>& swarms) {
+                              std::uint32_t txid, std::vector<SwarmDelta>& swarms, int sends) {
   Replicate msg;
   msg.purpose = purpose;
   msg.txid = txid;
   std::size_t bytes = kEnvelopeBytesMax;
   auto flush = [&] {
     if (msg.swarms.empty()) return;
+    if (purpose == TransferPurpose::delta) {
+      // Each delta payload has its own txid, acknowledged by every replica.
+      do msg.txid = txid_next_++;
+      while (msg.txid == 0);
+    }
+    std::string payload;
+    encode_cluster_message(msg, payload);
+    RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
     for (const auto& t : targets) {
       ++counters_->replicate_messages;
       counters_->replicated_swarms += msg.swarms.size();
-      send(t, msg);
+      send_payload(t, payload);
+      if (purpose != TransferPurpose::delta) continue;
+      if (unacked_.size() >= config_.delta_unacked_max) {
+        ++counters_->delta_untracked;
+        continue;
+      }
+      UnackedDelta u{t, {}, sends, last_now_ + attempt_timeout(t)};
+      u.swarms.reserve(msg.swarms.size());
+      for (const auto& d : msg.swarms) u.swarms.emplace_back(d.snapshot.info_hash, d.gone);
+      const UnackedKey key{msg.txid, t.id};
+      resends_.emplace(u.resend_at, key);
+      unacked_[key] = std::move(u);
     }
     msg.swarms.clear();
     bytes = kEnvelopeBytesMax;
@@ -1071,6 +1098,49 @@ void ClusterNode::send_swarms(const std::vector<dht::NodeRef>& targets, Transfer
     } while (peer_next < s.snapshot.peers.size());
   }
   flush();
+}
+
+void ClusterNode::on_delta_ack(const dht::NodeRef& from, std::uint32_t txid) {
+  auto it = unacked_.find(UnackedKey{txid, from.id});
+  if (it == unacked_.end()) return;  // late duplicate, or a payload already given up
+  ++counters_->delta_acks;
+  resends_.erase({it->second.resend_at, it->first});
+  unacked_.erase(it);
+}
+
+void ClusterNode::resend_deltas(TimePoint now) {
+  while (!resends_.empty() && resends_.begin()->first <= now) {
+    const UnackedKey key = resends_.begin()->second;
+    resends_.erase(resends_.begin());
+    auto it = unacked_.find(key);
+    if (it == unacked_.end()) continue;
+    UnackedDelta u = std::move(it->second);
+    unacked_.erase(it);
+    // A node that is no longer a replica target (it died or the ring moved) gets nothing more:
+    // the new targets receive the swarms from the sync that every ring change starts.
+    const bool target = std::any_of(last_targets_.begin(), last_targets_.end(),
+                                    [&](const dht::NodeRef& t) { return t.id == u.to.id; });
+    if (!target || u.sends >= kDeltaSendsMax) {
+      ++counters_->delta_given_up;
+      continue;
+    }
+    ++counters_->delta_resends;
+    std::vector<SwarmDelta> swarms;
+    for (auto& [h, gone] : u.swarms) {
+      if (ownership(h) != Ownership::mine) continue;  // handed on: the new owner replicates it
+      SwarmDelta d;
+      d.snapshot.info_hash = h;
+      if (auto snap = service_.store().export_swarm(h, now)) d.snapshot = std::move(*snap);
+      // Removals stand unless the peer announced again since (then it is in the snapshot).
+      std::erase_if(gone, [&](const SocketAddress& a) {
+        return std::any_of(d.snapshot.peers.begin(), d.snapshot.peers.end(),
+                           [&](const SnapshotPeer& p) { return p.address == a; });
+      });
+      d.gone = std::move(gone);
+      swarms.push_back(std::move(d));
+    }
+    if (!swarms.empty()) send_swarms({u.to}, TransferPurpose::delta, 0, swarms, u.sends + 1);
+  }
 }
 
 void ClusterNode::run_transfers(TimePoint now, std::size_t& budget) {
@@ -1178,6 +1248,7 @@ void ClusterNode::handle_timeout(TimePoint now) {
     release_gate(now);
   }
   if (now >= delta_due_) flush_deltas(now);
+  resend_deltas(now);
   if (now >= next_sync_) {
     next_sync_ = now + config_.sync_period;
     // A full pass is queued only when the previous one finished: bounded work whatever the size.
@@ -1203,6 +1274,7 @@ TimePoint ClusterNode::next_timeout() const {
   if (!wakes_.empty()) t = std::min(t, wakes_.begin()->first);
   if (pull_.active) t = std::min(t, pull_.deadline);
   t = std::min(t, delta_due_);
+  if (!resends_.empty()) t = std::min(t, resends_.begin()->first);
   t = std::min(t, next_sync_);
   t = std::min(t, next_housekeeping_);
   if (leaving_ && !handoff_acked_) t = std::min(t, handoff_deadline_);
@@ -1213,15 +1285,18 @@ TimePoint ClusterNode::next_timeout() const {
 // ---- output --------------------------------------------------------------------------------
 
 void ClusterNode::send(const dht::NodeRef& to, const ClusterMessage& m) {
+  std::string payload;
+  encode_cluster_message(m, payload);
+  RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
+  send_payload(to, std::move(payload));
+}
+
+void ClusterNode::send_payload(const dht::NodeRef& to, std::string payload) {
   if (outbox_.size() >= config_.outbox_max) {
     ++counters_->outbox_dropped;
     return;
   }
-  AppTransmit t;
-  t.to = to;
-  encode_cluster_message(m, t.payload);
-  RT_ASSERT(t.payload.size() <= ClusterLimits::kPayloadBytesMax);
-  outbox_.push_back(std::move(t));
+  outbox_.push_back(AppTransmit{to, std::move(payload)});
 }
 
 void ClusterNode::flush_open() {

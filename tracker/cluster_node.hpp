@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -127,6 +128,9 @@ struct ClusterConfig {
   Duration owner_cache_ttl = Seconds(30);
   /// Announce-delta peers buffered between two replication ticks; more wait for the sync.
   std::size_t delta_peers_max = 65536;
+  /// Delta payloads awaiting a replica's ack at once (each up to kReplicateChunkBytes); more are
+  /// sent once without tracking (the sync repairs a loss).
+  std::size_t delta_unacked_max = 1024;
 };
 
 struct AppTransmit {
@@ -152,6 +156,10 @@ class ClusterNode final : public RequestHandler {
   static constexpr int kAttemptsMax = 16;
   /// Replica upkeep (sweep, drop pass) runs this often.
   static constexpr Duration kHousekeepingPeriod = Seconds(1);
+  /// A delta payload unacknowledged after its attempt timeout is sent again, this many sends in
+  /// all; then it is left to the background sync. A lost `completed` would otherwise surface as
+  /// a wrong download count after the owner crashes.
+  static constexpr int kDeltaSendsMax = 4;
 
   /// `ring`, `service` (with its owned store) and `replica_store` must outlive the node.
   ClusterNode(const ClusterConfig& config, RingView& ring, TrackerService& service,
@@ -259,6 +267,16 @@ class ClusterNode final : public RequestHandler {
     std::vector<DeltaPeer> peers;
     std::vector<SocketAddress> gone;
   };
+  /// A delta payload sent to one replica and not acknowledged yet. What is kept is what it was
+  /// about, not its bytes: a resend carries the swarms' state at resend time (a stale copy
+  /// could bring back a peer that stopped since) plus the removals it carried.
+  struct UnackedDelta {
+    dht::NodeRef to;
+    std::vector<std::pair<InfoHash, std::vector<SocketAddress>>> swarms;  // (hash, gone)
+    int sends = 1;
+    TimePoint resend_at;
+  };
+  using UnackedKey = std::pair<std::uint32_t, dht::NodeId>;  // (txid, replica)
   struct CacheEntry {
     dht::NodeRef owner;
     TimePoint expires;
@@ -327,10 +345,15 @@ class ClusterNode final : public RequestHandler {
   void run_moves(TimePoint now, std::size_t& budget);
   void run_transfers(TimePoint now, std::size_t& budget);
   void run_drops(TimePoint now, std::size_t& budget);
+  /// Deltas travel with per-payload txids, tracked until acknowledged; `sends` is how many
+  /// times their content went out already (1 for a first send).
   void send_swarms(const std::vector<dht::NodeRef>& targets, TransferPurpose purpose,
-                   std::uint32_t txid, std::vector<SwarmDelta>& swarms);
+                   std::uint32_t txid, std::vector<SwarmDelta>& swarms, int sends = 1);
 
+  void on_delta_ack(const dht::NodeRef& from, std::uint32_t txid);
+  void resend_deltas(TimePoint now);
   void send(const dht::NodeRef& to, const ClusterMessage& m);
+  void send_payload(const dht::NodeRef& to, std::string payload);
   void flush_open();
   bool outbox_has_room() const { return outbox_.size() < config_.outbox_max / 2; }
 
@@ -360,6 +383,8 @@ class ClusterNode final : public RequestHandler {
   std::unordered_map<InfoHash, Delta, HashOf> delta_;
   std::size_t delta_peers_ = 0;
   TimePoint delta_due_ = TimePoint::max();
+  std::map<UnackedKey, UnackedDelta> unacked_;
+  std::set<std::pair<TimePoint, UnackedKey>> resends_;  // UnackedDelta::resend_at of each entry
   std::deque<Transfer> transfers_;
   std::vector<dht::NodeRef> last_targets_;
   TimePoint next_sync_ = TimePoint::max();

@@ -655,6 +655,82 @@ BOOST_AUTO_TEST_CASE(stopped_peer_is_removed_from_replicas) {
   BOOST_TEST(s1.replica.scrape(hash_at(0x60), kT0 + Seconds(3)).incomplete == 1U);
 }
 
+BOOST_AUTO_TEST_CASE(lost_delta_is_sent_again_with_the_current_state_until_acknowledged) {
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode s1(0x90, 0x80, {});
+  AnnounceResult_ r;
+  const InfoHash h = hash_at(0x60);
+  a.node.announce(announce_of(h, 1), kT0, capture(r));
+  a.node.handle_timeout(kT0 + Seconds(1));
+  BOOST_TEST(a.drain().size() == 1U);  // the delta with the leecher: lost
+  auto done = announce_of(h, 1, 0);
+  done.event = AnnounceEvent::completed;
+  a.node.announce(done, kT0 + Seconds(1), capture(r = {}));
+  a.node.handle_timeout(kT0 + Seconds(2));
+  BOOST_TEST(a.drain().size() == 2U);  // the completion, and the first delta again: both lost
+  BOOST_TEST(a.node.counter("delta_resends") == 1U);
+  // Third try: the resends carry the swarm as it is now, the completion included.
+  a.node.handle_timeout(kT0 + Seconds(3));
+  BOOST_TEST(deliver(a, {{0x90, &s1}}, kT0 + Seconds(3)) == 2U);
+  auto entry = s1.replica.scrape(h, kT0 + Seconds(3));
+  BOOST_TEST(entry.complete == 1U);
+  BOOST_TEST(entry.incomplete == 0U);
+  BOOST_TEST(entry.downloaded == 1U);
+  // The replica acknowledges each payload; nothing more is sent.
+  BOOST_TEST(deliver(s1, {{0x80, &a}}, kT0 + Seconds(3)) == 2U);
+  BOOST_TEST(a.node.counter("delta_acks") == 2U);
+  a.node.handle_timeout(kT0 + Seconds(5));
+  BOOST_TEST(a.drain().empty());
+  BOOST_TEST(a.node.counter("delta_given_up") == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(delta_never_acknowledged_is_given_up_after_the_send_limit) {
+  TestNode a(0x80, 0x40, {0x90});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x60), 1), kT0, capture(r));
+  std::size_t sent = 0;
+  for (int i = 1; i <= 10; ++i) {
+    a.node.handle_timeout(kT0 + Seconds(i));
+    sent += a.drain().size();
+  }
+  BOOST_TEST(sent == static_cast<std::size_t>(ClusterNode::kDeltaSendsMax));
+  BOOST_TEST(a.node.counter("delta_given_up") == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(resent_delta_does_not_bring_back_a_peer_that_stopped) {
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode s1(0x90, 0x80, {});
+  AnnounceResult_ r;
+  const InfoHash h = hash_at(0x60);
+  a.node.announce(announce_of(h, 1), kT0, capture(r));
+  a.node.handle_timeout(kT0 + Milliseconds(500));
+  auto first = a.drain();  // held back: arrives late, as a resend would
+  auto stop = announce_of(h, 1);
+  stop.event = AnnounceEvent::stopped;
+  a.node.announce(stop, kT0 + Milliseconds(600), capture(r = {}));
+  a.node.handle_timeout(kT0 + Seconds(2));  // the stop delta, and the first one resent
+  for (auto& t : first) s1.node.handle_app(kT0 + Seconds(2), a.ring.me, t.payload);
+  deliver(a, {{0x90, &s1}}, kT0 + Seconds(2));
+  BOOST_TEST(a.node.counter("delta_resends") == 1U);
+  BOOST_TEST(s1.replica.scrape(h, kT0 + Seconds(2)).incomplete == 0U);
+}
+
+BOOST_AUTO_TEST_CASE(node_without_a_known_predecessor_refuses_forwarded_requests) {
+  // 0x38's predecessor just died: it cannot tell whether 0x20 is its own yet.
+  TestNode a(0x80, 0x40, {});
+  TestNode s(0x38, 0x30, {0x40});
+  s.ring.pred.reset();
+  s.node.handle_ring_change(kT0);
+  s.drain();
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
+  a.node.handle_lookup(kT0, a.ring.lookups[0].first, s.ring.me);
+  deliver(a, {{0x38, &s}}, kT0);
+  BOOST_TEST(s.node.counter("not_owner_sent") == 1U);
+  BOOST_TEST(s.owned.stats().torrents == 0U);
+  BOOST_TEST(s.replica.stats().torrents == 0U);
+}
+
 BOOST_AUTO_TEST_CASE(predecessor_crash_promotes_its_range_and_re_replicates) {
   // S (0x80) replicates P (0x40, range (0x20, 0x40]); P crashes; S's predecessor becomes 0x20.
   TestNode p(0x40, 0x20, {0x80, 0x90});
