@@ -257,7 +257,7 @@ bool ClusterNode::ring_dropped(const dht::NodeId& id) const {
                       [&](const dht::NodeRef& n) { return n.id == id; });
 }
 
-void ClusterNode::forget_owner(const dht::NodeId& id) {
+void ClusterNode::forget_owner(dht::NodeId id) {
   counters_->owner_cache_dropped +=
       std::erase_if(owner_cache_, [&](const auto& e) { return e.second.owner.id == id; });
 }
@@ -369,7 +369,7 @@ void ClusterNode::handle_lookup(TimePoint now, dht::LookupId id,
   unsuspect(owner->id);
   auto old = owner_cache_.find(key);
   if (old != owner_cache_.end()) {
-    const dht::NodeId& was = old->second.owner.id;
+    const dht::NodeId was = old->second.owner.id;  // a copy: suspect() erases the entry
     // The cached owner lies between the key and the new owner, yet the ring passed it over:
     // it is no longer a member (a node that joined before the key would be named instead).
     if (was != owner->id && (was == key_of(key) || dht::in_open(was, key_of(key), owner->id)))
@@ -488,7 +488,7 @@ void ClusterNode::fail_item(std::uint32_t txid, std::string_view reason) {
   }
 }
 
-void ClusterNode::suspect(const dht::NodeId& id, TimePoint now) {
+void ClusterNode::suspect(dht::NodeId id, TimePoint now) {
   // The cache is scanned once per suspicion, not per timed-out request: a dead owner with many
   // requests in flight costs one pass.
   bool fresh = true;

@@ -309,13 +309,13 @@ class ClusterNode final : public RequestHandler {
   /// last successor], and is not listed there: the ring does not know it (any more).
   bool ring_dropped(const dht::NodeId& id) const;
   /// Forgets every owner-cache entry pointing at `id`.
-  void forget_owner(const dht::NodeId& id);
+  void forget_owner(dht::NodeId id);  // by value: `id` may live in an entry it erases
   void complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string> r);
   void complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r);
   void fail_item(std::uint32_t txid, std::string_view reason);
   std::optional<dht::NodeRef> cached_owner(const InfoHash& h, TimePoint now);
   /// Marks `id` suspect; the first time (or after it expired) also forgets its cache entries.
-  void suspect(const dht::NodeId& id, TimePoint now);
+  void suspect(dht::NodeId id, TimePoint now);
   void unsuspect(const dht::NodeId& id);
   bool is_suspect(const dht::NodeId& id, TimePoint now) const;
 

@@ -393,24 +393,25 @@ BOOST_AUTO_TEST_CASE(request_in_flight_to_a_node_the_ring_drops_is_rerouted_at_o
 
 BOOST_AUTO_TEST_CASE(lookup_skipping_the_cached_owner_forgets_that_node) {
   TestNode a(0x80, 0x40, {0x90});
-  const InfoHash h1 = hash_at(0x20, 1), h2 = hash_at(0x22, 2);
-  AnnounceResult_ r1, r2;
-  a.node.announce(announce_of(h1, 1), kT0, capture(r1));
-  a.node.announce(announce_of(h2, 2), kT0, capture(r2));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0x30));
-  a.node.handle_lookup(kT0, a.ring.lookups[1].first, node_at(0x30));
+  // Several entries point at 0x30 (the erase pass must not read the entry it just removed).
+  constexpr std::uint8_t kKeys = 12;
+  std::vector<AnnounceResult_> rs(kKeys);
+  for (std::uint8_t i = 0; i < kKeys; ++i) {
+    a.node.announce(announce_of(hash_at(0x20, i + 1), i + 1), kT0, capture(rs[i]));
+    a.node.handle_lookup(kT0, a.ring.lookups[i].first, node_at(0x30));
+  }
   a.drain();
-  // Another lookup for h1 (its cache entry expired) names 0x38: the ring passed over 0x30,
-  // which lies between the key and 0x38. h2's entry, pointing at 0x30 too, goes with it.
+  // Another lookup for the first key (its cache entry expired) names 0x38: the ring passed
+  // over 0x30, which lies between the key and 0x38. Every entry pointing at 0x30 goes with it.
   const TimePoint t = kT0 + ClusterConfig{}.owner_cache_ttl;
   AnnounceResult_ r3;
-  a.node.announce(announce_of(h1, 3), t, capture(r3));
-  BOOST_REQUIRE(a.ring.lookups.size() == 3U);
-  a.node.handle_lookup(t, a.ring.lookups[2].first, node_at(0x38));
-  BOOST_TEST(a.node.counter("owner_cache_dropped") >= 1U);
+  a.node.announce(announce_of(hash_at(0x20, 1), 100), t, capture(r3));
+  BOOST_REQUIRE(a.ring.lookups.size() == kKeys + 1U);
+  a.node.handle_lookup(t, a.ring.lookups.back().first, node_at(0x38));
+  BOOST_TEST(a.node.counter("owner_cache_dropped") == kKeys);
   AnnounceResult_ r4;
-  a.node.announce(announce_of(h2, 4), t, capture(r4));
-  BOOST_TEST(a.ring.lookups.size() == 4U);
+  a.node.announce(announce_of(hash_at(0x20, 2), 101), t, capture(r4));
+  BOOST_TEST(a.ring.lookups.size() == kKeys + 2U);
 }
 
 BOOST_AUTO_TEST_CASE(failed_lookup_is_retried_after_a_wait) {
