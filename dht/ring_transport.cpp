@@ -5,7 +5,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include <cstring>
 
@@ -43,12 +45,13 @@ namespace {
 /// Label that separates the ring key from other uses of the same cluster secret.
 constexpr std::string_view kRingKeyLabel = "ringtracker ring message key v1";
 
-bool tag(const std::array<std::uint8_t, 32>& key, std::span<const std::uint8_t> bytes,
-         std::uint8_t out[32]) {
-  unsigned int len = 0;
-  return HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes.data(), bytes.size(),
-              out, &len) != nullptr &&
-         len == 32;
+/// HMAC-SHA256 of `bytes` under the key `ctx` was initialised with (re-initialised with the
+/// same key: no algorithm fetch or key schedule per datagram).
+bool tag(EVP_MAC_CTX* ctx, std::span<const std::uint8_t> bytes, std::uint8_t out[32]) {
+  std::size_t len = 0;
+  return EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1 &&
+         EVP_MAC_update(ctx, bytes.data(), bytes.size()) == 1 &&
+         EVP_MAC_final(ctx, out, &len, 32) == 1 && len == 32;
 }
 
 }  // namespace
@@ -63,7 +66,14 @@ bool RingTransport::set_secrets(const std::vector<std::string>& secrets) {
               key.data(), &len) ||
         len != key.size())
       return false;
-    keys_.push_back(key);
+    if (!mac_) mac_.reset(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
+    if (!mac_) return false;
+    MacCtxPtr ctx(EVP_MAC_CTX_new(mac_.get()));
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1) return false;
+    keys_.push_back(std::move(ctx));
   }
   return true;
 }
@@ -71,7 +81,7 @@ bool RingTransport::set_secrets(const std::vector<std::string>& secrets) {
 void RingTransport::send(const SocketAddress& to, std::span<const std::uint8_t> bytes) {
   if (!keys_.empty()) {
     std::uint8_t t[32];
-    if (!tag(keys_.front(), bytes, t)) {
+    if (!tag(keys_.front().get(), bytes, t)) {
       ++send_failures_;
       return;
     }
@@ -125,7 +135,7 @@ void RingTransport::on_readable(evutil_socket_t, short, void* arg) noexcept {
           auto body = bytes.first(bytes.size() - kTagBytes);
           std::uint8_t t[32];
           for (const auto& key : self->keys_) {
-            if (tag(key, body, t) &&
+            if (tag(key.get(), body, t) &&
                 CRYPTO_memcmp(t, bytes.data() + body.size(), kTagBytes) == 0) {
               ok = true;
               break;

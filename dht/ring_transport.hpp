@@ -4,9 +4,11 @@
 #pragma once
 
 #include <event2/event.h>
+#include <openssl/evp.h>
 
 #include <array>
 #include <functional>
+#include <memory>
 #include <vector>
 #include <span>
 #include <string>
@@ -71,7 +73,15 @@ class RingTransport {
   std::uint64_t send_failures_ = 0;
   std::uint64_t oversized_drops_ = 0;
   std::uint64_t unauthenticated_drops_ = 0;
-  std::vector<std::array<std::uint8_t, 32>> keys_;
+  struct MacFree {
+    void operator()(EVP_MAC* m) const { EVP_MAC_free(m); }
+  };
+  struct MacCtxFree {
+    void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+  };
+  using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+  std::unique_ptr<EVP_MAC, MacFree> mac_;
+  std::vector<MacCtxPtr> keys_;  // one keyed HMAC-SHA256 context per secret, first = send key
   std::string out_;  // datagram + tag, reused
 };
 

@@ -33,24 +33,25 @@ constexpr time_t kLeaveWaitSeconds = 6;
 /// How often a leaving node checks whether its range handoff finished.
 constexpr rt::Duration kLeavePollInterval = std::chrono::milliseconds(50);
 
-/// Front-end adapter for a ring node: every request may queue ring traffic, so the ring is
-/// pumped after each call (the front ends know nothing of the ring).
+/// Front-end adapter for a ring node: every request may queue ring traffic, so it asks for a
+/// ring pump after each call (the front ends know nothing of the ring). The pump runs once the
+/// current batch of requests is handled, so requests to one owner share a datagram.
 class PumpingHandler final : public tr::RequestHandler {
  public:
-  PumpingHandler(tr::RequestHandler& inner, std::function<void(rt::TimePoint)> pump)
-      : inner_(inner), pump_(std::move(pump)) {}
+  PumpingHandler(tr::RequestHandler& inner, std::function<void()> request_pump)
+      : inner_(inner), request_pump_(std::move(request_pump)) {}
   void announce(const tr::AnnounceRequest& req, rt::TimePoint now, AnnounceDone done) override {
     inner_.announce(req, now, std::move(done));
-    pump_(now);
+    request_pump_();
   }
   void scrape(const tr::ScrapeRequest& req, rt::TimePoint now, ScrapeDone done) override {
     inner_.scrape(req, now, std::move(done));
-    pump_(now);
+    request_pump_();
   }
 
  private:
   tr::RequestHandler& inner_;
-  std::function<void(rt::TimePoint)> pump_;
+  std::function<void()> request_pump_;
 };
 
 struct EventBaseDeleter {
@@ -92,14 +93,26 @@ struct Daemon {
   std::unique_ptr<rt::tracker::RingNodeView> ring_view;
   std::unique_ptr<tr::ClusterNode> cluster;
   std::unique_ptr<tr::RequestHandler> front_handler;  // what HTTP and UDP call
+  EventPtr pump_event;  // made active by request_pump(): runs pump_ring() once per loop pass
+  bool pump_pending = false;
   bool stopping = false;
   bool leave_sent = false;
   EventPtr stop_deadline;
+
+  /// Schedules pump_ring() after the callbacks of this event-loop pass (a whole recvmmsg
+  /// batch of requests, every ring datagram read in one wakeup): their forwards to one owner,
+  /// and the owner's replies, then travel together.
+  void request_pump() {
+    if (pump_pending) return;
+    pump_pending = true;
+    event_active(pump_event.get(), 0, 0);
+  }
 
   /// Moves everything the ring and the data layer produced: app payloads into the ring,
   /// datagrams onto the socket, ring events into the data layer, until nothing moves; then
   /// re-arms the one timer. Call after every input to either.
   void pump_ring(rt::TimePoint now) {
+    pump_pending = false;
     for (bool moved = true; moved;) {
       moved = false;
       if (cluster) {
@@ -330,7 +343,7 @@ int main(int argc, char** argv) {
             [&d](rt::TimePoint now, const rt::SocketAddress& from,
                  std::span<const std::uint8_t> bytes) {
               d.ring->handle_datagram(now, from, bytes);
-              d.pump_ring(now);
+              d.request_pump();
             },
             [&d](rt::TimePoint now) {
               d.ring->handle_timeout(now);
@@ -356,8 +369,15 @@ int main(int argc, char** argv) {
     cc.replicas = d.cfg.replicas;
     cc.peer_ttl = d.cfg.limits.peer_ttl;
     d.cluster = std::make_unique<tr::ClusterNode>(cc, *d.ring_view, *d.service, *d.replica_store);
-    d.front_handler = std::make_unique<PumpingHandler>(
-        *d.cluster, [&d](rt::TimePoint t) { d.pump_ring(t); });
+    d.pump_event.reset(event_new(
+        d.base.get(), -1, 0,
+        [](evutil_socket_t, short, void* arg) {
+          auto* dm = static_cast<Daemon*>(arg);
+          dm->pump_ring(rt::Clock::now());
+        },
+        &d));
+    if (!d.pump_event) return fail("cannot create the ring pump event");
+    d.front_handler = std::make_unique<PumpingHandler>(*d.cluster, [&d] { d.request_pump(); });
     auto now = rt::Clock::now();
     if (d.cfg.ring_join.empty()) {
       d.ring->create(now);

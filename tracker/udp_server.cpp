@@ -30,8 +30,17 @@ struct UdpServer::Socket {
   std::array<iovec, kBatch> out_iov{};
   std::array<mmsghdr, kBatch> in_msg{};
   std::array<mmsghdr, kBatch> out_msg{};
+  // Replies that complete after their batch was sent (answers from the ring) gather here and
+  // leave in one sendmmsg once the event-loop pass that produced them ends.
+  std::array<std::array<std::uint8_t, udp::kDatagramMax>, kBatch> late{};
+  std::array<sockaddr_storage, kBatch> late_addr{};
+  std::array<iovec, kBatch> late_iov{};
+  std::array<mmsghdr, kBatch> late_msg{};
+  unsigned late_count = 0;
+  event* late_ev = nullptr;
 
   ~Socket() {
+    if (late_ev) event_free(late_ev);
     if (ev) event_free(ev);
     if (fd >= 0) ::close(fd);
   }
@@ -55,6 +64,9 @@ Expected<SocketAddress, std::string> UdpServer::listen(const SocketAddress& addr
   if (!bound) return Unexpected(bound.error());
   s->ev = event_new(base_, s->fd, EV_READ | EV_PERSIST, &UdpServer::on_readable, s.get());
   if (!s->ev || event_add(s->ev, nullptr) != 0)
+    return Unexpected("udp " + addr.to_string() + ": cannot register with the event loop");
+  s->late_ev = event_new(base_, -1, 0, &UdpServer::on_late_flush, s.get());
+  if (!s->late_ev)
     return Unexpected("udp " + addr.to_string() + ": cannot register with the event loop");
   sockets_.push_back(std::move(s));
   return *bound;
@@ -140,9 +152,9 @@ void UdpServer::drain(Socket& s) {
         service_.announce(a->request, now,
                           [this, sp = &s, tid = a->transaction_id, to = *from, seq = call_seq_](
                               Expected<AnnounceResponse, std::string> r) {
-                            std::array<std::uint8_t, udp::kDatagramMax> late;
                             const bool now_in_batch = in_batch_ && seq == call_seq_;
-                            std::span<std::uint8_t> dst = now_in_batch ? sync_out_ : late;
+                            std::span<std::uint8_t> dst =
+                                now_in_batch ? sync_out_ : late_slot(*sp);
                             std::size_t written;
                             if (r) {
                               written = udp::write_announce(tid, *r, sp->v6, dst);
@@ -153,7 +165,7 @@ void UdpServer::drain(Socket& s) {
                             if (now_in_batch) {
                               sync_len_ = written;
                             } else {
-                              deliver(*sp, to, {dst.data(), written});
+                              queue_late(*sp, to, written);
                             }
                           });
         in_batch_ = false;
@@ -173,15 +185,15 @@ void UdpServer::drain(Socket& s) {
         service_.scrape(req, now,
                         [this, sp = &s, tid = sc->transaction_id, to = *from, seq = call_seq_](
                             Expected<ScrapeResponse, std::string> r) {
-                          std::array<std::uint8_t, udp::kDatagramMax> late;
                           const bool now_in_batch = in_batch_ && seq == call_seq_;
-                            std::span<std::uint8_t> dst = now_in_batch ? sync_out_ : late;
+                          std::span<std::uint8_t> dst =
+                              now_in_batch ? sync_out_ : late_slot(*sp);
                           std::size_t written = r ? udp::write_scrape(tid, *r, dst)
                                             : udp::write_error(tid, r.error(), dst);
                           if (now_in_batch) {
                             sync_len_ = written;
                           } else {
-                            deliver(*sp, to, {dst.data(), written});
+                            queue_late(*sp, to, written);
                           }
                         });
         in_batch_ = false;
@@ -211,12 +223,39 @@ void UdpServer::drain(Socket& s) {
   }
 }
 
-void UdpServer::deliver(Socket& s, const SocketAddress& to, std::span<const std::uint8_t> bytes) {
-  sockaddr_storage ss;
-  socklen_t len = to_sockaddr(to, ss);
-  if (::sendto(s.fd, bytes.data(), bytes.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss),
-               len) < 0)
-    counters_.inc(Counter::udp_send_failures);
+std::span<std::uint8_t> UdpServer::late_slot(Socket& s) {
+  if (s.late_count == kBatch) flush_late(s);  // full: send what is there, reuse the slots
+  return {s.late[s.late_count].data(), s.late[s.late_count].size()};
+}
+
+void UdpServer::queue_late(Socket& s, const SocketAddress& to, std::size_t len) {
+  const unsigned i = s.late_count;
+  const socklen_t namelen = to_sockaddr(to, s.late_addr[i]);
+  s.late_iov[i] = {s.late[i].data(), len};
+  std::memset(&s.late_msg[i].msg_hdr, 0, sizeof(msghdr));
+  s.late_msg[i].msg_hdr.msg_name = &s.late_addr[i];
+  s.late_msg[i].msg_hdr.msg_namelen = namelen;
+  s.late_msg[i].msg_hdr.msg_iov = &s.late_iov[i];
+  s.late_msg[i].msg_hdr.msg_iovlen = 1;
+  if (s.late_count++ == 0) event_active(s.late_ev, 0, 0);
+}
+
+void UdpServer::flush_late(Socket& s) {
+  unsigned sent = 0;
+  while (sent < s.late_count) {
+    int m = ::sendmmsg(s.fd, s.late_msg.data() + sent, s.late_count - sent, MSG_DONTWAIT);
+    if (m <= 0) {
+      counters_.inc(Counter::udp_send_failures, s.late_count - sent);
+      break;
+    }
+    sent += static_cast<unsigned>(m);
+  }
+  s.late_count = 0;
+}
+
+void UdpServer::on_late_flush(evutil_socket_t, short, void* arg) noexcept {
+  auto* s = static_cast<Socket*>(arg);
+  s->server->flush_late(*s);
 }
 
 }  // namespace ringtracker::tracker

@@ -38,9 +38,14 @@ class UdpServer {
   struct Socket;
   static void on_readable(evutil_socket_t fd, short what, void* arg) noexcept;
   void drain(Socket& s);
-  /// Where a completion writes its reply: into the current batch while the handler answers
-  /// synchronously, else (a late ring answer) straight to the socket.
-  void deliver(Socket& s, const SocketAddress& to, std::span<const std::uint8_t> bytes);
+  /// A completion writes its reply into the current batch while the handler answers
+  /// synchronously; a late one (an answer from the ring) into late_slot(), then queue_late()
+  /// adds it to the socket's late batch, sent by flush_late() at the end of the loop pass (or
+  /// at once when the batch is full).
+  std::span<std::uint8_t> late_slot(Socket& s);
+  void queue_late(Socket& s, const SocketAddress& to, std::size_t len);
+  void flush_late(Socket& s);
+  static void on_late_flush(evutil_socket_t fd, short what, void* arg) noexcept;
   std::span<std::uint8_t> sync_out_;
   std::size_t sync_len_ = 0;
   bool in_batch_ = false;

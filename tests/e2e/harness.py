@@ -755,6 +755,8 @@ class AlertRecord:
             if hasattr(a, k):
                 v = getattr(a, k)
                 setattr(self, k, v if isinstance(v, int) else str(v))
+        ep = getattr(a, "endpoint", None)  # peer alerts: (ip, port) of the other side
+        self.endpoint = (str(ep[0]), int(ep[1])) if isinstance(ep, tuple) and len(ep) == 2 else None
 
 
 class AlertLog:
