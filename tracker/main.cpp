@@ -199,7 +199,10 @@ struct Daemon {
                                     ring_transport->unauthenticated_drops());
     }
     if (cluster) {
-      s.replica_torrents = replica_store->stats().torrents;
+      const auto r = replica_store->stats();
+      s.replica_torrents = r.torrents;
+      s.replica_peers = r.peers;
+      s.replica_seeders = r.seeders;
       for (auto& [name, v] : cluster->counters())
         s.extra_counters.emplace_back("cluster_" + std::string(name), v);
     }

@@ -50,7 +50,9 @@ std::string render_stats_json(const StatsSnapshot& s) {
          ",\"peers\":" + std::to_string(s.swarms.peers) +
          ",\"seeders\":" + std::to_string(s.swarms.seeders) +
          ",\"leechers\":" + std::to_string(s.swarms.leechers) +
-         ",\"replica_torrents\":" + std::to_string(s.replica_torrents) + "}";
+         ",\"replica_torrents\":" + std::to_string(s.replica_torrents) +
+         ",\"replica_peers\":" + std::to_string(s.replica_peers) +
+         ",\"replica_seeders\":" + std::to_string(s.replica_seeders) + "}";
   out += ",\"counters\":{";
   bool first = true;
   auto add = [&](std::string_view name, std::uint64_t v) {
@@ -83,6 +85,8 @@ std::string render_metrics(const StatsSnapshot& s) {
   gauge("seeders", "Live seeders in owned swarms.", s.swarms.seeders);
   gauge("leechers", "Live leechers in owned swarms.", s.swarms.leechers);
   gauge("replica_torrents", "Swarms held as replicas for other owners.", s.replica_torrents);
+  gauge("replica_peers", "Live peers in replica swarms.", s.replica_peers);
+  gauge("replica_seeders", "Live seeders in replica swarms.", s.replica_seeders);
   gauge("ring_successors", "Length of the successor list.", s.ring ? s.ring->successors.size() : 0);
   gauge("ring_fingers", "Distinct fingers.", s.ring ? s.ring->fingers : 0);
   out += "# HELP ringtracker_events_total Events by name (requests, answers, drops by reason).\n";

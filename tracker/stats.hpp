@@ -30,6 +30,8 @@ struct StatsSnapshot {
   std::optional<RingStatus> ring;
   StoreStats swarms;
   std::size_t replica_torrents = 0;
+  std::size_t replica_peers = 0;
+  std::size_t replica_seeders = 0;
   const Counters* counters = nullptr;
   /// Counters from other layers (ring, transport), already named.
   std::vector<std::pair<std::string, std::uint64_t>> extra_counters;

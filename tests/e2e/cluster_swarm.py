@@ -452,6 +452,13 @@ def body(args, workdir, rng):
     h.wait_until(lambda: all((by_id[ordered[(oi + k) % NODES]].swarms() or {}).get(
                      "replica_torrents") == 1 for k in range(1, REPLICAS)),
                  SETTLE_TIMEOUT_S, f"replicas on the owner's successors {replica_names}")
+    # The crash below must come after the replication of the leecher's `completed` (the
+    # guarantee covers peers answered more than one replication interval before a crash):
+    # both replicas hold the whole swarm, 2 seeders, before the owner dies.
+    h.wait_until(lambda: all(((by_id[ordered[(oi + k) % NODES]].swarms() or {}).get(
+                     "replica_peers"), (by_id[ordered[(oi + k) % NODES]].swarms() or {}).get(
+                     "replica_seeders")) == (2, 2) for k in range(1, REPLICAS)),
+                 SETTLE_TIMEOUT_S, f"replicas {replica_names} hold both seeders")
     # The leecher announced `completed`: 2 seeders, 1 download, seen the same from every node.
     for n in nodes:
         h.wait_for_value(lambda: scrape_counts(n.http, [info_hash])[info_hash], (2, 1, 0),

@@ -11,12 +11,17 @@ BOOST_AUTO_TEST_CASE(lone_node_json_has_null_predecessor_and_counts) {
   StatsSnapshot s;
   s.node = NodeRef{"ab", ""};
   s.swarms = StoreStats{2, 5, 1, 4};
+  s.replica_torrents = 3;
+  s.replica_peers = 7;
+  s.replica_seeders = 6;
   s.counters = &c;
   auto j = render_stats_json(s);
   BOOST_TEST(j.find("\"node\":{\"id\":\"ab\"}") != std::string::npos);
   BOOST_TEST(j.find("\"predecessor\":null") != std::string::npos);
   BOOST_TEST(j.find("\"successors\":[]") != std::string::npos);
   BOOST_TEST(j.find("\"torrents\":2,\"peers\":5,\"seeders\":1,\"leechers\":4") != std::string::npos);
+  BOOST_TEST(j.find("\"replica_torrents\":3,\"replica_peers\":7,\"replica_seeders\":6") !=
+             std::string::npos);
   BOOST_TEST(j.find("\"udp_drop_bad_connection_id\":3") != std::string::npos);
 }
 
