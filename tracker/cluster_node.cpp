@@ -106,6 +106,16 @@ bool RingNodeView::alone() const { return node_.is_member() && node_.successors(
 
 // ---- construction --------------------------------------------------------------------------
 
+std::size_t ClusterNode::AddressHash::operator()(const SocketAddress& a) const {
+  // FNV-1a over the address bytes and the port: peers differ in both.
+  std::uint64_t x = 1469598103934665603ULL;
+  auto mix = [&](std::uint8_t b) { x = (x ^ b) * 1099511628211ULL; };
+  for (std::size_t i = 0; i < a.ip.size(); ++i) mix(a.ip.data()[i]);
+  mix(static_cast<std::uint8_t>(a.port >> 8));
+  mix(static_cast<std::uint8_t>(a.port));
+  return static_cast<std::size_t>(x);
+}
+
 std::size_t ClusterNode::HashOf::operator()(const InfoHash& h) const {
   std::uint64_t v;
   std::memcpy(&v, h.data() + 4, sizeof v);  // info-hashes are SHA-1: any 8 bytes are uniform
@@ -988,8 +998,7 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
   if (config_.replicas <= 1 || last_targets_.empty()) return;
   auto& d = delta_[req.info_hash];
   d.downloaded = std::max(d.downloaded, downloaded);
-  auto peer = std::find_if(d.peers.begin(), d.peers.end(),
-                           [&](const DeltaPeer& p) { return p.address == req.peer; });
+  auto peer = d.peers.find(req.peer);
   if (req.event == AnnounceEvent::stopped) {
     if (peer != d.peers.end()) {
       d.peers.erase(peer);
@@ -998,13 +1007,11 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
     if (std::find(d.gone.begin(), d.gone.end(), req.peer) == d.gone.end())
       d.gone.push_back(req.peer);
   } else {
-    std::erase(d.gone, req.peer);
+    if (!d.gone.empty()) std::erase(d.gone, req.peer);
     if (peer != d.peers.end()) {
-      peer->peer_id = req.peer_id;
-      peer->seeder = req.left == 0;
-      peer->at = now;
+      peer->second = DeltaPeer{req.peer_id, req.left == 0, now};
     } else if (delta_peers_ < config_.delta_peers_max) {
-      d.peers.push_back(DeltaPeer{req.peer, req.peer_id, req.left == 0, now});
+      d.peers.emplace(req.peer, DeltaPeer{req.peer_id, req.left == 0, now});
       ++delta_peers_;
     } else {
       ++counters_->delta_dropped;
@@ -1026,9 +1033,9 @@ void ClusterNode::flush_deltas(TimePoint now) {
     SwarmDelta s;
     s.snapshot.info_hash = h;
     s.snapshot.downloaded = d.downloaded;
-    for (const auto& p : d.peers) {
+    for (const auto& [address, p] : d.peers) {
       SnapshotPeer sp;
-      sp.address = p.address;
+      sp.address = address;
       sp.peer_id = p.peer_id;
       sp.seeder = p.seeder;
       sp.remaining_ttl = config_.peer_ttl - (now - p.at);

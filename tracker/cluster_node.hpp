@@ -257,14 +257,17 @@ class ClusterNode final : public RequestHandler {
     bool include_replicas = false;  // also export the replica store's copy
   };
   struct DeltaPeer {
-    SocketAddress address;
     PeerId peer_id{};
     bool seeder = false;
     TimePoint at;
   };
+  struct AddressHash {
+    std::size_t operator()(const SocketAddress& a) const;
+  };
   struct Delta {
     std::uint32_t downloaded = 0;
-    std::vector<DeltaPeer> peers;
+    // By address: a popular swarm sees thousands of announces between two flushes.
+    std::unordered_map<SocketAddress, DeltaPeer, AddressHash> peers;
     std::vector<SocketAddress> gone;
   };
   /// A delta payload sent to one replica and not acknowledged yet. What is kept is what it was
