@@ -41,6 +41,19 @@ BOOST_AUTO_TEST_CASE(shipped_config_loads_with_documented_defaults) {
              (1800 + 180) * 3 / 2);
 }
 
+BOOST_AUTO_TEST_CASE(shipped_ring_node_example_loads) {
+  Config cfg;
+  auto r = load_config_file(RT_SOURCE_DIR "/conf/examples/ring-node.toml", cfg);
+  BOOST_REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error()));
+  BOOST_REQUIRE(cfg.ring_listen.has_value());
+  BOOST_TEST(cfg.ring_listen->to_string() == "127.0.0.1:7970");
+  BOOST_TEST(cfg.ring_join.empty());
+  BOOST_TEST(cfg.secrets.size() == 1u);
+  BOOST_TEST(cfg.replicas == 3u);
+  BOOST_TEST(cfg.http_listen[0].to_string() == "127.0.0.1:6970");
+  BOOST_TEST(cfg.validate().has_value());
+}
+
 BOOST_AUTO_TEST_CASE(interval_is_clamped_into_bounds) {
   TempFile f("[tracker]\ninterval = 10\n[udp]\nlisten=[\"127.0.0.1:0\"]\n");
   Config cfg;
