@@ -108,6 +108,23 @@ struct Daemon {
     event_active(pump_event.get(), 0, 0);
   }
 
+  /// Hands the ring's events to the data layer at once, so that its view (ranges, gates,
+  /// promotions) never lags the ring's between two datagrams or before the next client
+  /// request; only the sending waits for pump_ring().
+  void deliver_ring_events(rt::TimePoint now) {
+    while (auto e = ring->poll_event()) on_ring_event(now, *e);
+  }
+
+  void on_ring_event(rt::TimePoint now, const rt::dht::RingEvent& e) {
+    if (std::holds_alternative<rt::dht::ring_event::Joined>(e)) {
+      spdlog::info("joined the ring");
+    } else if (std::holds_alternative<rt::dht::ring_event::Left>(e)) {
+      spdlog::info("left the ring");
+      if (stopping) event_base_loopexit(base.get(), nullptr);
+    }
+    if (cluster) cluster->handle_ring_event(now, e);
+  }
+
   /// Moves everything the ring and the data layer produced: app payloads into the ring,
   /// datagrams onto the socket, ring events into the data layer, until nothing moves; then
   /// re-arms the one timer. Call after every input to either.
@@ -128,13 +145,7 @@ struct Daemon {
       }
       while (auto e = ring->poll_event()) {
         moved = true;
-        if (std::holds_alternative<rt::dht::ring_event::Joined>(*e)) {
-          spdlog::info("joined the ring");
-        } else if (std::holds_alternative<rt::dht::ring_event::Left>(*e)) {
-          spdlog::info("left the ring");
-          if (stopping) event_base_loopexit(base.get(), nullptr);
-        }
-        if (cluster) cluster->handle_ring_event(now, *e);
+        on_ring_event(now, *e);
       }
       // Graceful leave, second step: the range is handed over, now leave the ring itself.
       if (stopping && !leave_sent && cluster && cluster->leave_ready(now)) {
@@ -346,6 +357,7 @@ int main(int argc, char** argv) {
             [&d](rt::TimePoint now, const rt::SocketAddress& from,
                  std::span<const std::uint8_t> bytes) {
               d.ring->handle_datagram(now, from, bytes);
+              d.deliver_ring_events(now);
               d.request_pump();
             },
             [&d](rt::TimePoint now) {
