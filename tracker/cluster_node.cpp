@@ -56,6 +56,7 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
   X(pulls_completed)                                                                           \
   X(pull_timeouts)                                                                             \
   X(pulls_served)                                                                              \
+  X(range_pulls)   /* (pred, self] asked back from the replicas after a range change or sync */ \
   X(gated_requests) /* requests held until the join pull finished */                           \
   X(handoffs_sent)                                                                             \
   X(handoffs_received)                                                                         \
@@ -907,6 +908,9 @@ void ClusterNode::handle_ring_change(TimePoint now) {
   if (pred) last_pred_ = pred;
   was_alone_ = alone;
 
+  // A new predecessor after the join pull: what the replicas hold of the new range comes back.
+  const bool pull_back = pred_changed && pull_.done_once && !alone;
+
   // The join pull: once, when this node first learns its range and has someone to ask.
   if (!pull_.done_once) {
     if (alone) {
@@ -923,6 +927,7 @@ void ClusterNode::handle_ring_change(TimePoint now) {
     }
   }
   if (reconcile_needed_) reconcile(now);
+  if (pull_back) pull_range(now);
 
   // Last, once ranges and the join pull are up to date (a rerouted key may now be ours).
   if (!dropped.empty()) {
@@ -964,6 +969,16 @@ void ClusterNode::start_sync(TimePoint now, std::vector<dht::NodeRef> targets) {
   });
   ++counters_->sync_passes;
   if (!t.hashes.empty()) transfers_.push_back(std::move(t));
+}
+
+void ClusterNode::pull_range(TimePoint now) {
+  (void)now;
+  const auto pred = ring_.predecessor();
+  if (!pred || ring_.alone() || last_targets_.empty()) return;
+  ++counters_->range_pulls;
+  // Not gated: this node answers for its range meanwhile; the answers merge in when they come.
+  const std::uint32_t txid = txid_next_++;
+  for (const auto& t : last_targets_) send(t, PullRequest{txid, pred->id, ring_.self().id});
 }
 
 void ClusterNode::begin_leave(TimePoint now) {
@@ -1262,7 +1277,10 @@ void ClusterNode::handle_timeout(TimePoint now) {
     const bool sync_running = std::any_of(transfers_.begin(), transfers_.end(), [](const auto& t) {
       return t.purpose == TransferPurpose::sync;
     });
-    if (!sync_running && !last_targets_.empty()) start_sync(now, last_targets_);
+    if (!sync_running && !last_targets_.empty()) {
+      start_sync(now, last_targets_);
+      pull_range(now);
+    }
   }
   std::size_t budget = config_.swarms_per_tick;
   run_moves(now, budget);

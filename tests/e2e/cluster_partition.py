@@ -183,6 +183,7 @@ def scenario(args, workdir, rng, net, ip):
 
     hashes = [rng.randbytes(20) for _ in range(TORRENTS)]
     want = {x: {} for x in hashes}  # hash -> {port: left}
+    origin = {}  # port -> (phase, node name): for diagnostics
     port_next = [10000]
 
     def add_peers(at_nodes, per_torrent, phase):
@@ -195,6 +196,7 @@ def scenario(args, workdir, rng, net, ip):
                 cs.announce(n.http, x, b"-CP0001-%012d" % port, port, left=left,
                             event="started", numwant=0)
                 want[x][port] = left
+                origin[port] = (phase, n.name)
         h.log(f"{phase}: {len(hashes) * per_torrent} peers announced at "
               f"{[n.name for n in at_nodes]}")
 
@@ -229,8 +231,21 @@ def scenario(args, workdir, rng, net, ip):
         def counts(n=n):
             got = cs.scrape_counts(n.http, hashes)
             return {x: (c, inc) for x, (c, _, inc) in got.items()}
-        h.wait_for_value(counts, expect, MERGE_TIMEOUT_S,
-                         f"scrape at {n.name}: every swarm whole (complete, incomplete)")
+        try:
+            h.wait_for_value(counts, expect, MERGE_TIMEOUT_S,
+                             f"scrape at {n.name}: every swarm whole (complete, incomplete)")
+        except h.CheckFailed:
+            last = counts()
+            for x in hashes:
+                if last.get(x) != expect[x]:
+                    d = cs.announce(n.http, x, b"-CP0001-diag00000000", 8, left=1, numwant=200)
+                    cs.announce(n.http, x, b"-CP0001-diag00000000", 8, left=1, event="stopped")
+                    got = {p for _, p in h.reply_peers(d)}
+                    h.log(f"  {x.hex()[:12]} at {n.name}: want {expect[x]} got {last.get(x)}; "
+                          f"missing {[(p, origin[p]) for p in sorted(set(want[x]) - got)]}; "
+                          f"extra {sorted(got - set(want[x]))}")
+            h.log(cs.describe(nodes))
+            raise
     h.log(f"measured: swarms whole at every node {time.monotonic() - t0:.2f} s after one ring")
     missing = []
     for k, x in enumerate(hashes):

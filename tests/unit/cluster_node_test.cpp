@@ -752,19 +752,53 @@ BOOST_AUTO_TEST_CASE(predecessor_crash_promotes_its_range_and_re_replicates) {
   BOOST_TEST(s.owned.scrape(hash_at(0x30), kT0 + Seconds(2)).incomplete == 1U);
   BOOST_TEST(s.replica.scrape(hash_at(0x30), kT0 + Seconds(2)).incomplete == 0U);
   // r_d copies again: the promoted swarm goes to S's replica successors.
-  std::set<std::uint8_t> dests;
+  // And the new range (0x20, 0x80] is asked back from them (what they hold of it merges in).
+  std::set<std::uint8_t> dests, pulled_from;
   for (auto& t : s.drain()) {
-    auto m = decode_as<Replicate>(t.payload);
-    for (const auto& sw : m.swarms) {
+    auto m = decode_cluster_message(t.payload);
+    BOOST_REQUIRE(m.has_value());
+    if (auto* pr = std::get_if<PullRequest>(&*m)) {
+      BOOST_TEST((pr->from == id_at(0x20)));
+      BOOST_TEST((pr->to == id_at(0x80)));
+      pulled_from.insert(t.to.id.bytes()[0]);
+      continue;
+    }
+    auto rep = std::get_if<Replicate>(&*m);
+    BOOST_REQUIRE(rep != nullptr);
+    for (const auto& sw : rep->swarms) {
       if (sw.snapshot.info_hash == hash_at(0x30)) dests.insert(t.to.id.bytes()[0]);
     }
   }
   BOOST_TEST((dests == std::set<std::uint8_t>{0x90, 0xA0}));
+  BOOST_TEST((pulled_from == std::set<std::uint8_t>{0x90, 0xA0}));
   // A new announce at S for that torrent sees the replicated peer.
   AnnounceResult_ r2;
   s.node.announce(announce_of(hash_at(0x30), 2), kT0 + Seconds(3), capture(r2));
   BOOST_REQUIRE(r2.ok.has_value());
   BOOST_TEST(r2.ok->result.peers.size() == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(swarm_handed_to_a_replica_instead_of_the_owner_comes_back_to_the_owner) {
+  // After a partition heals, 0x90's range shrinks to (0x80, 0x90]; it hands what it held of
+  // (0x40, 0x80] to its new predecessor 0x80 — but the key 0x50 belongs to 0x60, of which
+  // 0x80 is only a replica. 0x60 learns its new predecessor 0x40 and asks its replicas back.
+  TestNode o(0x60, 0x20, {0x80, 0x90});
+  TestNode r1(0x80, 0x60, {0x90, 0xA0});
+  const InfoHash h = hash_at(0x50);
+  AnnounceResult_ r;
+  BOOST_REQUIRE(r1.replica.announce(announce_of(h, 7), kT0).has_value());  // the handed copy
+  BOOST_REQUIRE(o.owned.announce(announce_of(h, 1), kT0).has_value());    // the owner's own
+  const auto pulls_before = o.node.counter("range_pulls");
+  o.ring.pred = node_at(0x40);
+  o.node.handle_ring_change(kT0 + Seconds(1));
+  BOOST_TEST(o.node.counter("range_pulls") == pulls_before + 1);
+  deliver(o, {{0x80, &r1}}, kT0 + Seconds(1));
+  r1.node.handle_timeout(kT0 + Seconds(1));
+  deliver(r1, {{0x60, &o}}, kT0 + Seconds(1));
+  BOOST_TEST(o.owned.scrape(h, kT0 + Seconds(1)).incomplete == 2U);  // both peers at the owner
+  o.node.announce(announce_of(h, 2), kT0 + Seconds(2), capture(r));
+  BOOST_REQUIRE(r.ok.has_value());
+  BOOST_TEST(r.ok->result.peers.size() == 2U);
 }
 
 BOOST_AUTO_TEST_CASE(joining_node_pulls_its_range_before_answering) {
