@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <sys/resource.h>
@@ -274,11 +275,15 @@ int main(int argc, char** argv) {
   // Phase 4: churn stops; time until the ideal state.
   const TimePoint quiet_from = net.now();
   bool ideal = false;
+  std::optional<std::string> why;
   for (int s = 0; s < 1800 && !ideal; ++s) {
-    ideal = !RingInvariants(net.running_nodes()).check_ideal();
+    why = RingInvariants(net.running_nodes()).check_ideal();
+    ideal = !why;
     if (!ideal) net.run_for(Seconds(1));
   }
-  std::printf("after churn: %s after %.0f s\n", ideal ? "ideal state" : "NOT ideal", to_s(net.now() - quiet_from));
+  std::printf("after churn: %s after %.0f s%s%s\n", ideal ? "ideal state" : "NOT ideal",
+              to_s(net.now() - quiet_from), why ? "; first violation: " : "",
+              why ? why->c_str() : "");
   std::printf("wall %.1f s (cpu %.1f s), peak memory (VmHWM) %.0f MB, simulated events %llu\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count(),
               cpu_seconds(),
