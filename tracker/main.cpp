@@ -32,6 +32,9 @@ namespace {
 constexpr time_t kLeaveWaitSeconds = 6;
 /// How often a leaving node checks whether its range handoff finished.
 constexpr rt::Duration kLeavePollInterval = std::chrono::milliseconds(50);
+/// A node still not on a ring this long after start (no --join seed answered) says so in the
+/// log, and again at this interval while it keeps trying.
+constexpr rt::Duration kJoinWarnInterval = std::chrono::seconds(15);
 
 /// Front-end adapter for a ring node: every request may queue ring traffic, so it asks for a
 /// ring pump after each call (the front ends know nothing of the ring). The pump runs once the
@@ -95,6 +98,7 @@ struct Daemon {
   std::unique_ptr<tr::RequestHandler> front_handler;  // what HTTP and UDP call
   EventPtr pump_event;  // made active by request_pump(): runs pump_ring() once per loop pass
   bool pump_pending = false;
+  rt::TimePoint join_warn_at = rt::TimePoint::max();
   bool stopping = false;
   bool leave_sent = false;
   EventPtr stop_deadline;
@@ -260,7 +264,16 @@ void on_hup(evutil_socket_t, short, void* arg) noexcept {
 void on_sweep(evutil_socket_t, short, void* arg) noexcept {
   auto* d = static_cast<Daemon*>(arg);
   try {
-    d->service->tick(rt::Clock::now());
+    const auto now = rt::Clock::now();
+    d->service->tick(now);
+    if (d->ring && !d->stopping && now >= d->join_warn_at) {
+      if (d->ring->is_member()) {
+        d->join_warn_at = rt::TimePoint::max();
+      } else {
+        spdlog::warn("not on a ring yet: no join address (--join, cluster.join) has answered; still trying");
+        d->join_warn_at = now + kJoinWarnInterval;
+      }
+    }
   } catch (...) {
     spdlog::error("sweep failed");
   }
@@ -398,6 +411,7 @@ int main(int argc, char** argv) {
       d.ring->create(now);
     } else {
       d.ring->join(now, d.cfg.ring_join);
+      d.join_warn_at = now + kJoinWarnInterval;
     }
     d.pump_ring(now);
   }
