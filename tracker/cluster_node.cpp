@@ -927,7 +927,7 @@ void ClusterNode::handle_ring_change(TimePoint now) {
     }
   }
   if (reconcile_needed_) reconcile(now);
-  if (pull_back) pull_range(now);
+  if (pull_back) pull_range();
 
   // Last, once ranges and the join pull are up to date (a rerouted key may now be ours).
   if (!dropped.empty()) {
@@ -971,8 +971,7 @@ void ClusterNode::start_sync(TimePoint now, std::vector<dht::NodeRef> targets) {
   if (!t.hashes.empty()) transfers_.push_back(std::move(t));
 }
 
-void ClusterNode::pull_range(TimePoint now) {
-  (void)now;
+void ClusterNode::pull_range() {
   const auto pred = ring_.predecessor();
   if (!pred || ring_.alone() || last_targets_.empty()) return;
   ++counters_->range_pulls;
@@ -1022,7 +1021,7 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
     if (std::find(d.gone.begin(), d.gone.end(), req.peer) == d.gone.end())
       d.gone.push_back(req.peer);
   } else {
-    if (!d.gone.empty()) std::erase(d.gone, req.peer);
+    std::erase(d.gone, req.peer);
     if (peer != d.peers.end()) {
       peer->second = DeltaPeer{req.peer_id, req.left == 0, now};
     } else if (delta_peers_ < config_.delta_peers_max) {
@@ -1279,7 +1278,7 @@ void ClusterNode::handle_timeout(TimePoint now) {
     });
     if (!sync_running && !last_targets_.empty()) {
       start_sync(now, last_targets_);
-      pull_range(now);
+      pull_range();
     }
   }
   std::size_t budget = config_.swarms_per_tick;

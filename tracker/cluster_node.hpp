@@ -347,7 +347,7 @@ class ClusterNode final : public RequestHandler {
   /// Asks the replica successors for what they hold of (pred, self] and merges it (the
   /// other direction of the sync): after a partition heals, a swarm the other side updated
   /// may have been handed to a replica of this node instead of to this node.
-  void pull_range(TimePoint now);
+  void pull_range();
   void reconcile(TimePoint now);
   void run_moves(TimePoint now, std::size_t& budget);
   void run_transfers(TimePoint now, std::size_t& budget);

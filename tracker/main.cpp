@@ -131,7 +131,7 @@ struct Daemon {
 
   /// Moves everything the ring and the data layer produced: app payloads into the ring,
   /// datagrams onto the socket, ring events into the data layer, until nothing moves; then
-  /// re-arms the one timer. Call after every input to either.
+  /// re-arms the one timer. Runs from the timer and once per event-loop pass (request_pump).
   void pump_ring(rt::TimePoint now) {
     pump_pending = false;
     for (bool moved = true; moved;) {

@@ -152,21 +152,11 @@ void UdpServer::drain(Socket& s) {
         service_.announce(a->request, now,
                           [this, sp = &s, tid = a->transaction_id, to = *from, seq = call_seq_](
                               Expected<AnnounceResponse, std::string> r) {
-                            const bool now_in_batch = in_batch_ && seq == call_seq_;
-                            std::span<std::uint8_t> dst =
-                                now_in_batch ? sync_out_ : late_slot(*sp);
-                            std::size_t written;
-                            if (r) {
-                              written = udp::write_announce(tid, *r, sp->v6, dst);
-                            } else {
-                              written = udp::write_error(tid, r.error(), dst);
+                            complete(*sp, to, seq, [&](std::span<std::uint8_t> dst) {
+                              if (r) return udp::write_announce(tid, *r, sp->v6, dst);
                               counters_.inc(Counter::udp_errors_sent);
-                            }
-                            if (now_in_batch) {
-                              sync_len_ = written;
-                            } else {
-                              queue_late(*sp, to, written);
-                            }
+                              return udp::write_error(tid, r.error(), dst);
+                            });
                           });
         in_batch_ = false;
         len = sync_len_;
@@ -185,16 +175,10 @@ void UdpServer::drain(Socket& s) {
         service_.scrape(req, now,
                         [this, sp = &s, tid = sc->transaction_id, to = *from, seq = call_seq_](
                             Expected<ScrapeResponse, std::string> r) {
-                          const bool now_in_batch = in_batch_ && seq == call_seq_;
-                          std::span<std::uint8_t> dst =
-                              now_in_batch ? sync_out_ : late_slot(*sp);
-                          std::size_t written = r ? udp::write_scrape(tid, *r, dst)
-                                            : udp::write_error(tid, r.error(), dst);
-                          if (now_in_batch) {
-                            sync_len_ = written;
-                          } else {
-                            queue_late(*sp, to, written);
-                          }
+                          complete(*sp, to, seq, [&](std::span<std::uint8_t> dst) {
+                            return r ? udp::write_scrape(tid, *r, dst)
+                                     : udp::write_error(tid, r.error(), dst);
+                          });
                         });
         in_batch_ = false;
         len = sync_len_;
@@ -202,23 +186,11 @@ void UdpServer::drain(Socket& s) {
       if (len == 0) continue;
       s.out_addr[replies] = s.in_addr[static_cast<unsigned>(i)];
       s.out_iov[replies] = {s.out[replies].data(), len};
-      std::memset(&s.out_msg[replies].msg_hdr, 0, sizeof(msghdr));
-      s.out_msg[replies].msg_hdr.msg_name = &s.out_addr[replies];
-      s.out_msg[replies].msg_hdr.msg_namelen = s.in_msg[static_cast<unsigned>(i)].msg_hdr.msg_namelen;
-      s.out_msg[replies].msg_hdr.msg_iov = &s.out_iov[replies];
-      s.out_msg[replies].msg_hdr.msg_iovlen = 1;
+      point_msg(s.out_msg[replies], s.out_addr[replies],
+                s.in_msg[static_cast<unsigned>(i)].msg_hdr.msg_namelen, s.out_iov[replies]);
       ++replies;
     }
-    unsigned sent = 0;
-    while (sent < replies) {
-      int m = ::sendmmsg(s.fd, s.out_msg.data() + sent, replies - sent, MSG_DONTWAIT);
-      if (m <= 0) {
-        // A full send buffer drops the rest of this batch; clients retry (BEP 15 timeouts).
-        counters_.inc(Counter::udp_send_failures, replies - sent);
-        break;
-      }
-      sent += static_cast<unsigned>(m);
-    }
+    send_batch(s, s.out_msg.data(), replies);
     if (static_cast<unsigned>(n) < kBatch) return;
   }
 }
@@ -232,25 +204,34 @@ void UdpServer::queue_late(Socket& s, const SocketAddress& to, std::size_t len) 
   const unsigned i = s.late_count;
   const socklen_t namelen = to_sockaddr(to, s.late_addr[i]);
   s.late_iov[i] = {s.late[i].data(), len};
-  std::memset(&s.late_msg[i].msg_hdr, 0, sizeof(msghdr));
-  s.late_msg[i].msg_hdr.msg_name = &s.late_addr[i];
-  s.late_msg[i].msg_hdr.msg_namelen = namelen;
-  s.late_msg[i].msg_hdr.msg_iov = &s.late_iov[i];
-  s.late_msg[i].msg_hdr.msg_iovlen = 1;
+  point_msg(s.late_msg[i], s.late_addr[i], namelen, s.late_iov[i]);
   if (s.late_count++ == 0) event_active(s.late_ev, 0, 0);
 }
 
 void UdpServer::flush_late(Socket& s) {
+  send_batch(s, s.late_msg.data(), s.late_count);
+  s.late_count = 0;
+}
+
+void UdpServer::point_msg(mmsghdr& m, sockaddr_storage& to, socklen_t to_len, iovec& iov) {
+  std::memset(&m.msg_hdr, 0, sizeof(msghdr));
+  m.msg_hdr.msg_name = &to;
+  m.msg_hdr.msg_namelen = to_len;
+  m.msg_hdr.msg_iov = &iov;
+  m.msg_hdr.msg_iovlen = 1;
+}
+
+void UdpServer::send_batch(Socket& s, mmsghdr* msgs, unsigned count) {
   unsigned sent = 0;
-  while (sent < s.late_count) {
-    int m = ::sendmmsg(s.fd, s.late_msg.data() + sent, s.late_count - sent, MSG_DONTWAIT);
+  while (sent < count) {
+    int m = ::sendmmsg(s.fd, msgs + sent, count - sent, MSG_DONTWAIT);
     if (m <= 0) {
-      counters_.inc(Counter::udp_send_failures, s.late_count - sent);
-      break;
+      // A full send buffer drops the rest of this batch; clients retry (BEP 15 timeouts).
+      counters_.inc(Counter::udp_send_failures, count - sent);
+      return;
     }
     sent += static_cast<unsigned>(m);
   }
-  s.late_count = 0;
 }
 
 void UdpServer::on_late_flush(evutil_socket_t, short, void* arg) noexcept {

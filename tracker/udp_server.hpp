@@ -4,9 +4,12 @@
 #pragma once
 
 #include <event2/event.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,10 +45,23 @@ class UdpServer {
   /// synchronously; a late one (an answer from the ring) into late_slot(), then queue_late()
   /// adds it to the socket's late batch, sent by flush_late() at the end of the loop pass (or
   /// at once when the batch is full).
+  template <class Write>
+  void complete(Socket& s, const SocketAddress& to, std::uint64_t seq, Write write) {
+    const bool now_in_batch = in_batch_ && seq == call_seq_;
+    const std::size_t written = write(now_in_batch ? sync_out_ : late_slot(s));
+    if (now_in_batch) {
+      sync_len_ = written;
+    } else {
+      queue_late(s, to, written);
+    }
+  }
   std::span<std::uint8_t> late_slot(Socket& s);
   void queue_late(Socket& s, const SocketAddress& to, std::size_t len);
   void flush_late(Socket& s);
   static void on_late_flush(evutil_socket_t fd, short what, void* arg) noexcept;
+  static void point_msg(mmsghdr& m, sockaddr_storage& to, socklen_t to_len, iovec& iov);
+  /// sendmmsg until all are out; a failure drops (and counts) the rest.
+  void send_batch(Socket& s, mmsghdr* msgs, unsigned count);
   std::span<std::uint8_t> sync_out_;
   std::size_t sync_len_ = 0;
   bool in_batch_ = false;

@@ -118,6 +118,12 @@ AnnounceRequest announce_of(const InfoHash& h, std::uint8_t peer, std::uint64_t 
   return r;
 }
 
+AnnounceRequest stopped_of(const InfoHash& h, std::uint8_t peer) {
+  AnnounceRequest r = announce_of(h, peer);
+  r.event = AnnounceEvent::stopped;
+  return r;
+}
+
 struct AnnounceResult_ {
   bool called = false;
   std::optional<AnnounceResponse> ok;
@@ -648,20 +654,23 @@ BOOST_AUTO_TEST_CASE(stopped_peer_is_removed_from_replicas) {
   a.node.handle_timeout(kT0 + Seconds(1));
   for (auto& t : a.drain()) s1.node.handle_app(kT0 + Seconds(1), a.ring.me, t.payload);
   BOOST_TEST(s1.replica.scrape(hash_at(0x60), kT0 + Seconds(1)).incomplete == 2U);
-  auto stop = announce_of(hash_at(0x60), 1);
-  stop.event = AnnounceEvent::stopped;
+  auto stop = stopped_of(hash_at(0x60), 1);
   a.node.announce(stop, kT0 + Seconds(2), capture(r = {}));
   a.node.handle_timeout(kT0 + Seconds(3));
   for (auto& t : a.drain()) s1.node.handle_app(kT0 + Seconds(3), a.ring.me, t.payload);
   BOOST_TEST(s1.replica.scrape(hash_at(0x60), kT0 + Seconds(3)).incomplete == 1U);
 }
 
-BOOST_AUTO_TEST_CASE(lost_delta_is_sent_again_with_the_current_state_until_acknowledged) {
-  TestNode a(0x80, 0x40, {0x90});
-  TestNode s1(0x90, 0x80, {});
+/// Owner 0x80 with one replica successor 0x90; peer 1 has announced at the owner.
+struct OwnerAndReplica {
+  TestNode a{0x80, 0x40, {0x90}};
+  TestNode s1{0x90, 0x80, {}};
   AnnounceResult_ r;
   const InfoHash h = hash_at(0x60);
-  a.node.announce(announce_of(h, 1), kT0, capture(r));
+  OwnerAndReplica() { a.node.announce(announce_of(h, 1), kT0, capture(r)); }
+};
+
+BOOST_FIXTURE_TEST_CASE(lost_delta_is_sent_again_with_the_current_state_until_acknowledged, OwnerAndReplica) {
   a.node.handle_timeout(kT0 + Seconds(1));
   BOOST_TEST(a.drain().size() == 1U);  // the delta with the leecher: lost
   auto done = announce_of(h, 1, 0);
@@ -698,16 +707,10 @@ BOOST_AUTO_TEST_CASE(delta_never_acknowledged_is_given_up_after_the_send_limit) 
   BOOST_TEST(a.node.counter("delta_given_up") == 1U);
 }
 
-BOOST_AUTO_TEST_CASE(resent_delta_does_not_bring_back_a_peer_that_stopped) {
-  TestNode a(0x80, 0x40, {0x90});
-  TestNode s1(0x90, 0x80, {});
-  AnnounceResult_ r;
-  const InfoHash h = hash_at(0x60);
-  a.node.announce(announce_of(h, 1), kT0, capture(r));
+BOOST_FIXTURE_TEST_CASE(resent_delta_does_not_bring_back_a_peer_that_stopped, OwnerAndReplica) {
   a.node.handle_timeout(kT0 + Milliseconds(500));
   auto first = a.drain();  // held back: arrives late, as a resend would
-  auto stop = announce_of(h, 1);
-  stop.event = AnnounceEvent::stopped;
+  auto stop = stopped_of(h, 1);
   a.node.announce(stop, kT0 + Milliseconds(600), capture(r = {}));
   a.node.handle_timeout(kT0 + Seconds(2));  // the stop delta, and the first one resent
   for (auto& t : first) s1.node.handle_app(kT0 + Seconds(2), a.ring.me, t.payload);
