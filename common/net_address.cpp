@@ -8,12 +8,6 @@
 
 namespace ringtracker {
 
-IpAddress IpAddress::v4(const std::uint8_t* four_bytes) {
-  IpAddress a;
-  std::memcpy(a.bytes_.data(), four_bytes, 4);
-  return a;
-}
-
 IpAddress IpAddress::v6(const std::uint8_t* sixteen_bytes) {
   static constexpr std::uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   if (std::memcmp(sixteen_bytes, kMappedPrefix, 12) == 0) return v4(sixteen_bytes + 12);

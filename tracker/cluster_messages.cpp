@@ -1,452 +1,536 @@
 #include "tracker/cluster_messages.hpp"
 
 #include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstring>
 #include <limits>
-
-#include "bencode/bencode.hpp"
+#include <type_traits>
 
 namespace ringtracker::tracker {
 
 namespace {
 
-using bencode::Node;
 using Err = ClusterMessageError;
+using Status = Expected<void, Err>;
 
-constexpr std::uint8_t kFlagV6 = 1;
-constexpr std::uint8_t kFlagPeerId = 2;
-constexpr std::uint8_t kFlagSeeder = 4;
-
-bool is_zero(const PeerId& id) {
-  return std::all_of(id.begin(), id.end(), [](std::uint8_t b) { return b == 0; });
-}
-
-void put_u32(std::string& out, std::uint32_t v) {
-  out.push_back(static_cast<char>(v >> 24));
-  out.push_back(static_cast<char>(v >> 16));
-  out.push_back(static_cast<char>(v >> 8));
-  out.push_back(static_cast<char>(v));
-}
-
-void put_address(std::string& out, std::uint8_t flags, const SocketAddress& a) {
-  if (a.ip.is_v6()) flags |= kFlagV6;
-  out.push_back(static_cast<char>(flags));
-  out.append(reinterpret_cast<const char*>(a.ip.data()), a.ip.size());
-  out.push_back(static_cast<char>(a.port >> 8));
-  out.push_back(static_cast<char>(a.port));
-}
-
-/// A cursor over a packed string; every read checks the remaining length.
-class Reader {
- public:
-  explicit Reader(std::string_view s) : s_(s) {}
-  bool empty() const { return pos_ == s_.size(); }
-  bool u8(std::uint8_t& v) {
-    if (s_.size() - pos_ < 1) return false;
-    v = static_cast<std::uint8_t>(s_[pos_++]);
-    return true;
-  }
-  bool u32(std::uint32_t& v) {
-    if (s_.size() - pos_ < 4) return false;
-    v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(s_[pos_++]);
-    return true;
-  }
-  bool bytes(std::uint8_t* dst, std::size_t n) {
-    if (s_.size() - pos_ < n) return false;
-    std::copy_n(s_.data() + pos_, n, reinterpret_cast<char*>(dst));
-    pos_ += n;
-    return true;
-  }
-  /// IP + port of the family in `flags`.
-  bool address(std::uint8_t flags, SocketAddress& a) {
-    std::uint8_t ip[16];
-    std::uint8_t port[2];
-    const bool v6 = (flags & kFlagV6) != 0;
-    if (!bytes(ip, v6 ? 16 : 4) || !bytes(port, 2)) return false;
-    a.ip = v6 ? IpAddress::v6(ip) : IpAddress::v4(ip);
-    a.port = static_cast<std::uint16_t>((port[0] << 8) | port[1]);
-    return true;
-  }
-
- private:
-  std::string_view s_;
-  std::size_t pos_ = 0;
+enum class Kind : std::uint8_t {
+  forward = 1,
+  reply = 2,
+  replicate = 3,
+  pull_request = 4,
+  transfer_done = 5,
+  transfer_ack = 6,
 };
 
-// ---- decoding helpers ---------------------------------------------------------------------
+constexpr std::uint8_t kFlagV6 = 1;
+constexpr std::uint8_t kFlagWantPeerIds = 2;  // forwarded announces
+constexpr std::uint8_t kFlagPeerId = 2;       // reply and snapshot peers
+constexpr std::uint8_t kFlagSeeder = 4;
 
-template <class T>
-Expected<T, Err> integer_field(const Node& d, std::string_view key, std::int64_t lo,
-                               std::int64_t hi) {
-  auto n = d.find(key);
-  if (!n) return Unexpected(Err::missing_field);
-  auto v = n.integer();
-  if (!v || *v < lo || *v > hi) return Unexpected(Err::bad_field);
-  return static_cast<T>(*v);
-}
+constexpr std::size_t kHeaderBytes = 2;
+constexpr std::size_t kIpBytesMax = 16;
+constexpr std::size_t kAddressBytesMin = 4 + 2;
+constexpr std::size_t kAddressBytesMax = kIpBytesMax + 2;
+constexpr std::size_t kReplyStatusBytes = 4 + 1;  // txid, status
+constexpr std::size_t kAnnounceFixedBytes = 4 + 20 + 20 + 1 + 2 + 3 * 8 + 1 + 1 + 4 + 4;
+constexpr std::size_t kAnnounceBytesMin = kAnnounceFixedBytes + 4;
+constexpr std::size_t kAnnounceBytesMax = kAnnounceFixedBytes + kIpBytesMax;
+constexpr std::size_t kScrapeBytesMin = 4 + 1 + 20;
+constexpr std::size_t kAnnounceReplyOkBytes = kReplyStatusBytes + 5 * 4 + 2;
+constexpr std::size_t kReplyPeerBytesMin = 1 + kAddressBytesMin;
+constexpr std::size_t kReplyPeerBytesMax = 1 + kAddressBytesMax + 20;
+constexpr std::size_t kScrapeEntryBytes = 20 + 3 * 4;
+constexpr std::size_t kReasonHeaderBytes = 2;
+constexpr std::size_t kSwarmHeadBytes = 20 + 3 * 4;  // info_hash, downloaded, two counts
+constexpr std::size_t kSnapshotPeerBytesMin = 1 + 4 + kAddressBytesMin;
+constexpr std::size_t kGoneBytesMin = 1 + kAddressBytesMin;
+constexpr std::size_t kGoneBytesMax = 1 + kAddressBytesMax;
+constexpr std::size_t kPullRequestBytes = kHeaderBytes + 4 + 2 * dht::NodeId::kBytes;
+constexpr std::size_t kTransferDoneBytes = kHeaderBytes + 4 + 1 + 4;
+constexpr std::size_t kTransferAckBytes = kHeaderBytes + 4;
 
-Expected<std::uint32_t, Err> u32_field(const Node& d, std::string_view key) {
-  return integer_field<std::uint32_t>(d, key, 0, std::numeric_limits<std::uint32_t>::max());
-}
+// The public bounds are what callers chunk by; they must hold for this layout.
+static_assert(kEnvelopeBytesMax >= kHeaderBytes + 2 + 2);      // fw, rp: two counts
+static_assert(kEnvelopeBytesMax >= kHeaderBytes + 1 + 4 + 2);  // rs: purpose, txid, count
+static_assert(kSnapshotPeerBytesMax >= 1 + 4 + kAddressBytesMax + 20);
+static_assert(kSwarmEntryOverheadBytes >= kSwarmHeadBytes);
+static_assert(ClusterLimits::kScrapeHashesMax <= std::numeric_limits<std::uint8_t>::max());
+static_assert(ClusterLimits::kReasonBytesMax <= std::numeric_limits<std::uint16_t>::max());
+static_assert(ClusterLimits::kBatchItemsMax <= std::numeric_limits<std::uint16_t>::max());
+static_assert(ClusterLimits::kSwarmsPerMessageMax <= std::numeric_limits<std::uint16_t>::max());
 
-Expected<std::string_view, Err> string_field(const Node& d, std::string_view key) {
-  auto n = d.find(key);
-  if (!n) return Unexpected(Err::missing_field);
-  auto v = n.string();
-  if (!v) return Unexpected(Err::bad_field);
-  return *v;
-}
-
-Expected<std::array<std::uint8_t, 20>, Err> hash_field(const Node& d, std::string_view key) {
-  auto s = string_field(d, key);
-  if (!s) return Unexpected(s.error());
-  if (s->size() != 20) return Unexpected(Err::bad_field);
-  std::array<std::uint8_t, 20> h{};
-  std::copy_n(s->data(), 20, reinterpret_cast<char*>(h.data()));
-  return h;
-}
-
-/// Optional list: absent means empty. Items must be dictionaries.
-Expected<Node, Err> list_field(const Node& d, std::string_view key, std::size_t max) {
-  auto n = d.find(key);
-  if (!n) return Node();
-  if (!n.is_list()) return Unexpected(Err::bad_field);
-  if (n.list_size() > max) return Unexpected(Err::too_many);
-  return n;
-}
-
-Expected<std::string, Err> reason_of(const Node& d) {
-  auto f = string_field(d, "f");
-  if (!f) return Unexpected(f.error());
-  if (f->size() > ClusterLimits::kReasonBytesMax) return Unexpected(Err::bad_field);
-  return std::string(*f);
-}
-
-/// Status of a reply item: `o` wins over `f`; neither means ok.
-Expected<ReplyStatus, Err> status_of(const Node& d) {
-  if (d.find("o")) {
-    auto o = integer_field<int>(d, "o", 1, 1);
-    if (!o) return Unexpected(o.error());
-    return ReplyStatus::not_owner;
-  }
-  if (d.find("f")) return ReplyStatus::failure;
-  return ReplyStatus::ok;
-}
-
-Expected<ForwardedAnnounce, Err> decode_announce(const Node& d) {
-  if (!d.is_dict()) return Unexpected(Err::not_dict);
-  ForwardedAnnounce a;
-  auto& r = a.request;
-  auto txid = u32_field(d, "t");
-  if (!txid) return Unexpected(txid.error());
-  a.txid = *txid;
-  auto h = hash_field(d, "h");
-  if (!h) return Unexpected(h.error());
-  r.info_hash = *h;
-  auto p = hash_field(d, "p");
-  if (!p) return Unexpected(p.error());
-  r.peer_id = *p;
-  auto addr = string_field(d, "a");
-  if (!addr) return Unexpected(addr.error());
-  Reader rd(*addr);
-  std::uint8_t flags = 0;
-  if (!rd.u8(flags) || (flags & ~kFlagV6) != 0 || !rd.address(flags, r.peer) || !rd.empty())
-    return Unexpected(Err::bad_field);
-  constexpr auto kU64Max = std::numeric_limits<std::int64_t>::max();
-  auto up = integer_field<std::uint64_t>(d, "u", 0, kU64Max);
-  auto down = integer_field<std::uint64_t>(d, "d", 0, kU64Max);
-  auto left = integer_field<std::uint64_t>(d, "l", 0, kU64Max);
-  auto ev = integer_field<std::uint8_t>(d, "e", 0, 3);
-  auto nw = integer_field<std::int32_t>(d, "n", std::numeric_limits<std::int32_t>::min(),
-                                        std::numeric_limits<std::int32_t>::max());
-  auto key = u32_field(d, "k");
-  auto fam = integer_field<std::uint8_t>(d, "f", 1, 3);
-  auto want = integer_field<std::uint8_t>(d, "w", 0, 1);
-  for (const Err* e :
-       {up ? nullptr : &up.error(), down ? nullptr : &down.error(), left ? nullptr : &left.error(),
-        ev ? nullptr : &ev.error(), nw ? nullptr : &nw.error(), key ? nullptr : &key.error(),
-        fam ? nullptr : &fam.error(), want ? nullptr : &want.error()}) {
-    if (e) return Unexpected(*e);
-  }
-  r.uploaded = *up;
-  r.downloaded = *down;
-  r.left = *left;
-  r.event = static_cast<AnnounceEvent>(*ev);
-  r.numwant = *nw;
-  r.key = *key;
-  r.families = static_cast<PeerFamilies>(*fam);
-  a.want_peer_ids = *want == 1;
-  return a;
-}
-
-Expected<ForwardedScrape, Err> decode_scrape(const Node& d) {
-  if (!d.is_dict()) return Unexpected(Err::not_dict);
-  ForwardedScrape s;
-  auto txid = u32_field(d, "t");
-  if (!txid) return Unexpected(txid.error());
-  s.txid = *txid;
-  auto h = string_field(d, "h");
-  if (!h) return Unexpected(h.error());
-  if (h->empty() || h->size() % 20 != 0) return Unexpected(Err::bad_field);
-  if (h->size() / 20 > ClusterLimits::kScrapeHashesMax) return Unexpected(Err::too_many);
-  s.info_hashes.resize(h->size() / 20);
-  for (std::size_t i = 0; i < s.info_hashes.size(); ++i)
-    std::copy_n(h->data() + 20 * i, 20, reinterpret_cast<char*>(s.info_hashes[i].data()));
-  return s;
-}
-
-Expected<AnnounceReply, Err> decode_announce_reply(const Node& d) {
-  if (!d.is_dict()) return Unexpected(Err::not_dict);
-  AnnounceReply a;
-  auto txid = u32_field(d, "t");
-  if (!txid) return Unexpected(txid.error());
-  a.txid = *txid;
-  auto st = status_of(d);
-  if (!st) return Unexpected(st.error());
-  a.status = *st;
-  if (a.status == ReplyStatus::not_owner) return a;
-  if (a.status == ReplyStatus::failure) {
-    auto f = reason_of(d);
-    if (!f) return Unexpected(f.error());
-    a.failure = std::move(*f);
-    return a;
-  }
-  auto c = u32_field(d, "c");
-  auto i = u32_field(d, "i");
-  auto dl = u32_field(d, "d");
-  auto v = u32_field(d, "v");
-  auto m = u32_field(d, "m");
-  for (const Err* e :
-       {c ? nullptr : &c.error(), i ? nullptr : &i.error(), dl ? nullptr : &dl.error(),
-        v ? nullptr : &v.error(), m ? nullptr : &m.error()}) {
-    if (e) return Unexpected(*e);
-  }
-  a.response.result.complete = *c;
-  a.response.result.incomplete = *i;
-  a.response.result.downloaded = *dl;
-  a.response.interval_s = *v;
-  a.response.min_interval_s = *m;
-  auto p = string_field(d, "p");
-  if (!p) return Unexpected(p.error());
-  Reader rd(*p);
-  while (!rd.empty()) {
-    std::uint8_t flags = 0;
-    PeerInfo peer;
-    if (!rd.u8(flags) || (flags & ~(kFlagV6 | kFlagPeerId)) != 0 ||
-        !rd.address(flags, peer.address))
-      return Unexpected(Err::bad_field);
-    if ((flags & kFlagPeerId) != 0 && !rd.bytes(peer.peer_id.data(), 20))
-      return Unexpected(Err::bad_field);
-    a.response.result.peers.push_back(peer);
-  }
-  return a;
-}
-
-Expected<ScrapeReply, Err> decode_scrape_reply(const Node& d) {
-  if (!d.is_dict()) return Unexpected(Err::not_dict);
-  ScrapeReply s;
-  auto txid = u32_field(d, "t");
-  if (!txid) return Unexpected(txid.error());
-  s.txid = *txid;
-  auto st = status_of(d);
-  if (!st) return Unexpected(st.error());
-  s.status = *st;
-  if (s.status == ReplyStatus::not_owner) return s;
-  if (s.status == ReplyStatus::failure) {
-    auto f = reason_of(d);
-    if (!f) return Unexpected(f.error());
-    s.failure = std::move(*f);
-    return s;
-  }
-  auto r = string_field(d, "r");
-  if (!r) return Unexpected(r.error());
-  constexpr std::size_t kEntry = 20 + 12;
-  if (r->size() % kEntry != 0) return Unexpected(Err::bad_field);
-  if (r->size() / kEntry > ClusterLimits::kScrapeHashesMax) return Unexpected(Err::too_many);
-  Reader rd(*r);
-  while (!rd.empty()) {
-    ScrapeEntry e;
-    rd.bytes(e.info_hash.data(), 20);
-    rd.u32(e.complete);
-    rd.u32(e.downloaded);
-    rd.u32(e.incomplete);
-    s.files.push_back(e);
-  }
-  return s;
-}
-
-Expected<SwarmDelta, Err> decode_swarm(const Node& d) {
-  if (!d.is_dict()) return Unexpected(Err::not_dict);
-  SwarmDelta s;
-  auto h = hash_field(d, "h");
-  if (!h) return Unexpected(h.error());
-  s.snapshot.info_hash = *h;
-  auto dl = u32_field(d, "d");
-  if (!dl) return Unexpected(dl.error());
-  s.snapshot.downloaded = *dl;
-  if (auto p = d.find("p")) {
-    auto ps = p.string();
-    if (!ps) return Unexpected(Err::bad_field);
-    Reader rd(*ps);
-    while (!rd.empty()) {
-      std::uint8_t flags = 0;
-      std::uint32_t ttl_ms = 0;
-      SnapshotPeer peer;
-      if (!rd.u8(flags) || (flags & ~(kFlagV6 | kFlagPeerId | kFlagSeeder)) != 0 ||
-          !rd.u32(ttl_ms) || !rd.address(flags, peer.address))
-        return Unexpected(Err::bad_field);
-      if ((flags & kFlagPeerId) != 0 && !rd.bytes(peer.peer_id.data(), 20))
-        return Unexpected(Err::bad_field);
-      peer.seeder = (flags & kFlagSeeder) != 0;
-      peer.remaining_ttl = Milliseconds(ttl_ms);
-      s.snapshot.peers.push_back(peer);
-    }
-  }
-  if (auto g = d.find("g")) {
-    auto gs = g.string();
-    if (!gs) return Unexpected(Err::bad_field);
-    Reader rd(*gs);
-    while (!rd.empty()) {
-      std::uint8_t flags = 0;
-      SocketAddress a;
-      if (!rd.u8(flags) || (flags & ~kFlagV6) != 0 || !rd.address(flags, a))
-        return Unexpected(Err::bad_field);
-      s.gone.push_back(a);
-    }
-  }
-  return s;
-}
-
-template <class T, class F>
-Expected<void, Err> decode_list(const Node& root, std::string_view key, std::size_t max,
-                                std::vector<T>& out, F&& decode_item) {
-  auto l = list_field(root, key, max);
-  if (!l) return Unexpected(l.error());
-  if (!*l) return {};
-  out.reserve(l->list_size());
-  for (std::size_t i = 0; i < l->list_size(); ++i) {
-    auto item = decode_item(l->list_at(i));
-    if (!item) return Unexpected(item.error());
-    out.push_back(std::move(*item));
-  }
-  return {};
-}
-
-Expected<TransferPurpose, Err> purpose_of(const Node& d) {
-  auto k = integer_field<std::uint8_t>(d, "k", 0, kTransferPurposeCount - 1);
-  if (!k) return Unexpected(k.error());
-  return static_cast<TransferPurpose>(*k);
+bool is_zero(const PeerId& id) {
+  static constexpr PeerId kZero{};
+  return std::memcmp(id.data(), kZero.data(), kZero.size()) == 0;  // a few word compares
 }
 
 // ---- encoding ------------------------------------------------------------------------------
 
-void encode_announce(bencode::Writer& w, const ForwardedAnnounce& a) {
-  const auto& r = a.request;
-  std::string addr;
-  put_address(addr, 0, r.peer);
-  auto str = [](const auto& arr) {
-    return std::string_view(reinterpret_cast<const char*>(arr.data()), arr.size());
-  };
-  w.begin_dict()
-      .kv("a", addr)
-      .kv("d", static_cast<std::int64_t>(
-                   std::min<std::uint64_t>(r.downloaded, std::numeric_limits<std::int64_t>::max())))
-      .kv("e", static_cast<std::int64_t>(r.event))
-      .kv("f", static_cast<std::int64_t>(r.families))
-      .kv("h", str(r.info_hash))
-      .kv("k", r.key)
-      .kv("l", static_cast<std::int64_t>(
-                   std::min<std::uint64_t>(r.left, std::numeric_limits<std::int64_t>::max())))
-      .kv("n", r.numwant)
-      .kv("p", str(r.peer_id))
-      .kv("t", a.txid)
-      .kv("u", static_cast<std::int64_t>(
-                   std::min<std::uint64_t>(r.uploaded, std::numeric_limits<std::int64_t>::max())))
-      .kv("w", a.want_peer_ids ? 1 : 0)
-      .end();
+/// Writes fixed-width fields at a pointer into room made by append_fields.
+class Put {
+ public:
+  Put(char* p, char* end) : p_(p), end_(end) {}
+  void u8(std::uint8_t v) { *p_++ = static_cast<char>(v); }
+  void u16(std::uint16_t v) {
+    p_[0] = static_cast<char>(v >> 8);
+    p_[1] = static_cast<char>(v);
+    p_ += 2;
+  }
+  void u32(std::uint32_t v) {
+    p_[0] = static_cast<char>(v >> 24);
+    p_[1] = static_cast<char>(v >> 16);
+    p_[2] = static_cast<char>(v >> 8);
+    p_[3] = static_cast<char>(v);
+    p_ += 4;
+  }
+  void u64(std::uint64_t v) {
+    u32(static_cast<std::uint32_t>(v >> 32));
+    u32(static_cast<std::uint32_t>(v));
+  }
+  template <std::size_t N>
+  void bytes(const std::array<std::uint8_t, N>& a) {
+    std::memcpy(p_, a.data(), N);
+    p_ += N;
+  }
+  void bytes(std::string_view s) {
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+  /// IP + port; the family travels in a flags byte before.
+  void ip_port(const SocketAddress& a) {
+    if (a.ip.is_v6()) {  // fixed sizes: the copies become moves, not calls
+      std::memcpy(p_, a.ip.data(), 16);
+      p_ += 16;
+    } else {
+      std::memcpy(p_, a.ip.data(), 4);
+      p_ += 4;
+    }
+    u16(a.port);
+  }
+  char* end() const {
+    RT_ASSERT(p_ <= end_);  // a room too small for its fields is a bug here, never input's
+    return p_;
+  }
+
+ private:
+  char* p_;
+  char* end_;
+};
+
+/// Makes room for at most `max` bytes at the end of `out`, lets `write` fill it through a Put,
+/// then trims what was not used. One size change for a whole run of fields (a list of peers,
+/// of announces) instead of an append, so a call and a capacity check, per field.
+template <class F>
+void append_fields(std::string& out, std::size_t max, F&& write) {
+  const std::size_t at = out.size();
+  out.resize(at + max);
+  Put put(out.data() + at, out.data() + at + max);
+  write(put);
+  out.resize(static_cast<std::size_t>(put.end() - out.data()));
 }
 
-void encode_scrape(bencode::Writer& w, const ForwardedScrape& s) {
-  RT_ASSERT(!s.info_hashes.empty() && s.info_hashes.size() <= ClusterLimits::kScrapeHashesMax);
-  std::string h;
-  h.reserve(20 * s.info_hashes.size());
-  for (const auto& x : s.info_hashes) h.append(reinterpret_cast<const char*>(x.data()), 20);
-  w.begin_dict().kv("h", h).kv("t", s.txid).end();
+inline std::uint8_t family_flag(const SocketAddress& a) { return a.ip.is_v6() ? kFlagV6 : 0; }
+
+void put_count(std::string& out, std::size_t n, std::size_t max) {
+  RT_ASSERT(n <= max);
+  append_fields(out, 2, [&](Put& p) { p.u16(static_cast<std::uint16_t>(n)); });
 }
 
-void encode_failure_or_not_owner(bencode::Writer& w, std::uint32_t txid, ReplyStatus st,
-                                 std::string_view reason) {
-  if (st == ReplyStatus::not_owner) {
-    w.begin_dict().kv("o", 1).kv("t", txid).end();
-  } else {
-    w.begin_dict().kv("f", reason.substr(0, ClusterLimits::kReasonBytesMax)).kv("t", txid).end();
+/// `room` is the sum of the announces' encoded_bytes_max.
+void encode_announces(std::string& out, const std::vector<ForwardedAnnounce>& announces,
+                      std::size_t room) {
+  put_count(out, announces.size(), ClusterLimits::kBatchItemsMax);
+  append_fields(out, room, [&](Put& p) {
+    for (const auto& a : announces) {
+      const auto& r = a.request;
+      p.u32(a.txid);
+      p.bytes(r.info_hash);
+      p.bytes(r.peer_id);
+      p.u8(family_flag(r.peer) | (a.want_peer_ids ? kFlagWantPeerIds : 0));
+      p.ip_port(r.peer);
+      p.u64(r.uploaded);
+      p.u64(r.downloaded);
+      p.u64(r.left);
+      p.u8(static_cast<std::uint8_t>(r.event));
+      p.u8(static_cast<std::uint8_t>(r.families));
+      p.u32(static_cast<std::uint32_t>(r.numwant));
+      p.u32(r.key);
+    }
+  });
+}
+
+void encode_scrapes(std::string& out, const std::vector<ForwardedScrape>& scrapes) {
+  put_count(out, scrapes.size(), ClusterLimits::kBatchItemsMax);
+  for (const auto& s : scrapes) {
+    const std::size_t n = s.info_hashes.size();
+    RT_ASSERT(n >= 1 && n <= ClusterLimits::kScrapeHashesMax);
+    append_fields(out, 4 + 1 + 20 * n, [&](Put& p) {
+      p.u32(s.txid);
+      p.u8(static_cast<std::uint8_t>(n));
+      for (const auto& h : s.info_hashes) p.bytes(h);
+    });
   }
 }
 
-void encode_announce_reply(bencode::Writer& w, const AnnounceReply& a) {
-  if (a.status != ReplyStatus::ok) {
-    encode_failure_or_not_owner(w, a.txid, a.status, a.failure);
-    return;
-  }
+/// Writes txid and status, and the reason of a failure. True when an ok body must follow.
+bool put_reply_head(std::string& out, std::uint32_t txid, ReplyStatus st, std::string_view reason) {
+  const bool failure = st == ReplyStatus::failure;
+  reason = failure ? reason.substr(0, ClusterLimits::kReasonBytesMax) : std::string_view();
+  const std::size_t room = kReplyStatusBytes + (failure ? kReasonHeaderBytes + reason.size() : 0);
+  append_fields(out, room, [&](Put& p) {
+    p.u32(txid);
+    p.u8(static_cast<std::uint8_t>(st));
+    if (!failure) return;
+    p.u16(static_cast<std::uint16_t>(reason.size()));
+    p.bytes(reason);
+  });
+  return st == ReplyStatus::ok;
+}
+
+void encode_item(std::string& out, const AnnounceReply& a) {
+  if (!put_reply_head(out, a.txid, a.status, a.failure)) return;
   const auto& res = a.response.result;
-  std::string peers;
-  peers.reserve(res.peers.size() * 7);
-  for (const auto& p : res.peers) {
-    const bool with_id = !is_zero(p.peer_id);
-    put_address(peers, with_id ? kFlagPeerId : 0, p.address);
-    if (with_id) peers.append(reinterpret_cast<const char*>(p.peer_id.data()), 20);
-  }
-  w.begin_dict()
-      .kv("c", res.complete)
-      .kv("d", res.downloaded)
-      .kv("i", res.incomplete)
-      .kv("m", a.response.min_interval_s)
-      .kv("p", peers)
-      .kv("t", a.txid)
-      .kv("v", a.response.interval_s)
-      .end();
+  RT_ASSERT(res.peers.size() <= std::numeric_limits<std::uint16_t>::max());
+  const std::size_t room = kAnnounceReplyOkBytes - kReplyStatusBytes;
+  append_fields(out, room + res.peers.size() * kReplyPeerBytesMax, [&](Put& p) {
+    p.u32(res.complete);
+    p.u32(res.incomplete);
+    p.u32(res.downloaded);
+    p.u32(a.response.interval_s);
+    p.u32(a.response.min_interval_s);
+    p.u16(static_cast<std::uint16_t>(res.peers.size()));
+    for (const auto& peer : res.peers) {
+      const bool with_id = !is_zero(peer.peer_id);
+      p.u8(family_flag(peer.address) | (with_id ? kFlagPeerId : 0));
+      p.ip_port(peer.address);
+      if (with_id) p.bytes(peer.peer_id);
+    }
+  });
 }
 
-void encode_scrape_reply(bencode::Writer& w, const ScrapeReply& s) {
-  if (s.status != ReplyStatus::ok) {
-    encode_failure_or_not_owner(w, s.txid, s.status, s.failure);
-    return;
-  }
+void encode_item(std::string& out, const ScrapeReply& s) {
+  if (!put_reply_head(out, s.txid, s.status, s.failure)) return;
   RT_ASSERT(s.files.size() <= ClusterLimits::kScrapeHashesMax);
-  std::string r;
-  r.reserve(32 * s.files.size());
-  for (const auto& e : s.files) {
-    r.append(reinterpret_cast<const char*>(e.info_hash.data()), 20);
-    put_u32(r, e.complete);
-    put_u32(r, e.downloaded);
-    put_u32(r, e.incomplete);
-  }
-  w.begin_dict().kv("r", r).kv("t", s.txid).end();
+  append_fields(out, 1 + s.files.size() * kScrapeEntryBytes, [&](Put& p) {
+    p.u8(static_cast<std::uint8_t>(s.files.size()));
+    for (const auto& e : s.files) {
+      p.bytes(e.info_hash);
+      p.u32(e.complete);
+      p.u32(e.downloaded);
+      p.u32(e.incomplete);
+    }
+  });
 }
 
-void encode_swarm(bencode::Writer& w, const SwarmDelta& d) {
-  std::string peers;
-  peers.reserve(d.snapshot.peers.size() * 11);
-  for (const auto& p : d.snapshot.peers) {
-    const bool with_id = !is_zero(p.peer_id);
-    std::uint8_t flags = (with_id ? kFlagPeerId : 0) | (p.seeder ? kFlagSeeder : 0);
-    if (p.address.ip.is_v6()) flags |= kFlagV6;
-    peers.push_back(static_cast<char>(flags));
-    auto ms = std::chrono::duration_cast<Milliseconds>(p.remaining_ttl).count();
-    put_u32(peers, static_cast<std::uint32_t>(
-                       std::clamp<std::int64_t>(ms, 0, std::numeric_limits<std::uint32_t>::max())));
-    peers.append(reinterpret_cast<const char*>(p.address.ip.data()), p.address.ip.size());
-    peers.push_back(static_cast<char>(p.address.port >> 8));
-    peers.push_back(static_cast<char>(p.address.port));
-    if (with_id) peers.append(reinterpret_cast<const char*>(p.peer_id.data()), 20);
+void encode_item(std::string& out, const SwarmDelta& d) {
+  const auto& peers = d.snapshot.peers;
+  RT_ASSERT(peers.size() <= std::numeric_limits<std::uint32_t>::max());
+  RT_ASSERT(d.gone.size() <= std::numeric_limits<std::uint32_t>::max());
+  append_fields(out, encoded_bytes_max(d), [&](Put& p) {
+    p.bytes(d.snapshot.info_hash);
+    p.u32(d.snapshot.downloaded);
+    p.u32(static_cast<std::uint32_t>(peers.size()));
+    p.u32(static_cast<std::uint32_t>(d.gone.size()));
+    for (const auto& peer : peers) {
+      const bool with_id = !is_zero(peer.peer_id);
+      const auto ms = std::chrono::duration_cast<Milliseconds>(peer.remaining_ttl).count();
+      p.u8(family_flag(peer.address) | (with_id ? kFlagPeerId : 0) |
+           (peer.seeder ? kFlagSeeder : 0));
+      p.u32(static_cast<std::uint32_t>(
+          std::clamp<std::int64_t>(ms, 0, std::numeric_limits<std::uint32_t>::max())));
+      p.ip_port(peer.address);
+      if (with_id) p.bytes(peer.peer_id);
+    }
+    for (const auto& a : d.gone) {
+      p.u8(family_flag(a));
+      p.ip_port(a);
+    }
+  });
+}
+
+template <class T>
+void encode_list(std::string& out, const std::vector<T>& items, std::size_t max) {
+  put_count(out, items.size(), max);
+  for (const auto& x : items) encode_item(out, x);
+}
+
+template <class T>
+std::size_t bytes_max(const std::vector<T>& items) {
+  std::size_t n = 0;
+  for (const auto& x : items) n += encoded_bytes_max(x);
+  return n;
+}
+
+// ---- decoding ------------------------------------------------------------------------------
+
+/// A cursor over untrusted bytes. Callers check has() once for a fixed-width run of fields and
+/// then read them unchecked: one bounds check per run instead of one per field.
+class Reader {
+ public:
+  explicit Reader(std::string_view s)
+      : p_(reinterpret_cast<const std::uint8_t*>(s.data())), end_(p_ + s.size()) {}
+  std::size_t left() const { return static_cast<std::size_t>(end_ - p_); }
+  bool has(std::size_t n) const { return left() >= n; }
+  /// Whether `count` items of at least `item_min` bytes each can fit in what is left: a hostile
+  /// count must fail here, before anything is reserved for it.
+  bool fits(std::uint64_t count, std::size_t item_min) const {
+    return count * item_min <= left();  // count < 2^32, item_min small: no overflow
   }
-  std::string gone;
-  for (const auto& a : d.gone) put_address(gone, 0, a);
-  w.begin_dict().kv("d", d.snapshot.downloaded);
-  if (!gone.empty()) w.kv("g", gone);
-  w.kv("h", std::string_view(reinterpret_cast<const char*>(d.snapshot.info_hash.data()), 20));
-  if (!peers.empty()) w.kv("p", peers);
-  w.end();
+
+  std::uint8_t u8() { return *p_++; }
+  std::uint16_t u16() {
+    const auto v = static_cast<std::uint16_t>((p_[0] << 8) | p_[1]);
+    p_ += 2;
+    return v;
+  }
+  std::uint32_t u32() {
+    const std::uint32_t v = (std::uint32_t{p_[0]} << 24) | (std::uint32_t{p_[1]} << 16) |
+                            (std::uint32_t{p_[2]} << 8) | std::uint32_t{p_[3]};
+    p_ += 4;
+    return v;
+  }
+  std::uint64_t u64() {
+    const std::uint64_t hi = u32();
+    return (hi << 32) | u32();
+  }
+  template <std::size_t N>
+  void bytes(std::array<std::uint8_t, N>& a) {
+    std::memcpy(a.data(), p_, N);
+    p_ += N;
+  }
+  std::string_view string(std::size_t n) {
+    std::string_view s(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    return s;
+  }
+  /// IP of the family in `flags` and port.
+  void ip_port(std::uint8_t flags, SocketAddress& a) {
+    if ((flags & kFlagV6) != 0) {
+      a.ip = IpAddress::v6(p_);
+      p_ += 16;
+    } else {
+      a.ip = IpAddress::v4(p_);
+      p_ += 4;
+    }
+    a.port = u16();
+  }
+
+ private:
+  const std::uint8_t* p_;
+  const std::uint8_t* end_;
+};
+
+constexpr std::size_t ip_bytes(std::uint8_t flags) { return (flags & kFlagV6) != 0 ? 16 : 4; }
+
+Status fail(Err e) { return Unexpected(e); }
+
+Expected<TransferPurpose, Err> purpose_of(std::uint8_t v) {
+  if (v >= kTransferPurposeCount) return Unexpected(Err::bad_field);
+  return static_cast<TransferPurpose>(v);
+}
+
+Status decode_item(Reader& r, ForwardedAnnounce& a) {
+  if (!r.has(4 + 20 + 20 + 1)) return fail(Err::truncated);
+  auto& q = a.request;
+  a.txid = r.u32();
+  r.bytes(q.info_hash);
+  r.bytes(q.peer_id);
+  const std::uint8_t flags = r.u8();
+  if ((flags & ~(kFlagV6 | kFlagWantPeerIds)) != 0) return fail(Err::bad_field);
+  if (!r.has(ip_bytes(flags) + kAnnounceFixedBytes - (4 + 20 + 20 + 1)))
+    return fail(Err::truncated);
+  a.want_peer_ids = (flags & kFlagWantPeerIds) != 0;
+  r.ip_port(flags, q.peer);
+  q.uploaded = r.u64();
+  q.downloaded = r.u64();
+  q.left = r.u64();
+  const std::uint8_t event = r.u8();
+  const std::uint8_t families = r.u8();
+  if (event > 3 || families < 1 || families > 3) return fail(Err::bad_field);
+  q.event = static_cast<AnnounceEvent>(event);
+  q.families = static_cast<PeerFamilies>(families);
+  q.numwant = static_cast<std::int32_t>(r.u32());
+  q.key = r.u32();
+  return {};
+}
+
+Status decode_item(Reader& r, ForwardedScrape& s) {
+  if (!r.has(4 + 1)) return fail(Err::truncated);
+  s.txid = r.u32();
+  const std::size_t n = r.u8();
+  if (n == 0) return fail(Err::bad_field);
+  if (n > ClusterLimits::kScrapeHashesMax) return fail(Err::too_many);
+  if (!r.has(20 * n)) return fail(Err::truncated);
+  s.info_hashes.resize(n);
+  for (auto& h : s.info_hashes) r.bytes(h);
+  return {};
+}
+
+/// Reads txid and status, and the reason of a failure. `ok` tells whether an ok body follows.
+Status decode_reply_head(Reader& r, std::uint32_t& txid, ReplyStatus& st, std::string& reason,
+                         bool& ok) {
+  if (!r.has(kReplyStatusBytes)) return fail(Err::truncated);
+  txid = r.u32();
+  const std::uint8_t s = r.u8();
+  if (s > static_cast<std::uint8_t>(ReplyStatus::not_owner)) return fail(Err::bad_field);
+  st = static_cast<ReplyStatus>(s);
+  ok = st == ReplyStatus::ok;
+  if (st != ReplyStatus::failure) return {};
+  if (!r.has(kReasonHeaderBytes)) return fail(Err::truncated);
+  const std::size_t n = r.u16();
+  if (n > ClusterLimits::kReasonBytesMax) return fail(Err::bad_field);
+  if (!r.has(n)) return fail(Err::truncated);
+  reason.assign(r.string(n));
+  return {};
+}
+
+Status decode_item(Reader& r, AnnounceReply& a) {
+  bool ok = false;
+  if (auto s = decode_reply_head(r, a.txid, a.status, a.failure, ok); !s || !ok) return s;
+  if (!r.has(kAnnounceReplyOkBytes - kReplyStatusBytes)) return fail(Err::truncated);
+  auto& res = a.response.result;
+  res.complete = r.u32();
+  res.incomplete = r.u32();
+  res.downloaded = r.u32();
+  a.response.interval_s = r.u32();
+  a.response.min_interval_s = r.u32();
+  const std::size_t n = r.u16();
+  if (!r.fits(n, kReplyPeerBytesMin)) return fail(Err::truncated);
+  res.peers.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!r.has(1)) return fail(Err::truncated);
+    const std::uint8_t flags = r.u8();
+    if ((flags & ~(kFlagV6 | kFlagPeerId)) != 0) return fail(Err::bad_field);
+    const bool with_id = (flags & kFlagPeerId) != 0;
+    if (!r.has(ip_bytes(flags) + 2 + (with_id ? 20 : 0))) return fail(Err::truncated);
+    auto& p = res.peers.emplace_back();
+    r.ip_port(flags, p.address);
+    if (with_id) r.bytes(p.peer_id);
+  }
+  return {};
+}
+
+Status decode_item(Reader& r, ScrapeReply& s) {
+  bool ok = false;
+  if (auto h = decode_reply_head(r, s.txid, s.status, s.failure, ok); !h || !ok) return h;
+  if (!r.has(1)) return fail(Err::truncated);
+  const std::size_t n = r.u8();
+  if (n > ClusterLimits::kScrapeHashesMax) return fail(Err::too_many);
+  if (!r.has(n * kScrapeEntryBytes)) return fail(Err::truncated);
+  s.files.resize(n);
+  for (auto& e : s.files) {
+    r.bytes(e.info_hash);
+    e.complete = r.u32();
+    e.downloaded = r.u32();
+    e.incomplete = r.u32();
+  }
+  return {};
+}
+
+Status decode_item(Reader& r, SwarmDelta& d) {
+  if (!r.has(kSwarmHeadBytes)) return fail(Err::truncated);
+  auto& snap = d.snapshot;
+  r.bytes(snap.info_hash);
+  snap.downloaded = r.u32();
+  const std::uint32_t peers = r.u32();
+  const std::uint32_t gone = r.u32();
+  if (std::uint64_t{peers} * kSnapshotPeerBytesMin + std::uint64_t{gone} * kGoneBytesMin > r.left())
+    return fail(Err::truncated);
+  snap.peers.reserve(peers);
+  for (std::uint32_t i = 0; i < peers; ++i) {
+    if (!r.has(1 + 4)) return fail(Err::truncated);
+    const std::uint8_t flags = r.u8();
+    if ((flags & ~(kFlagV6 | kFlagPeerId | kFlagSeeder)) != 0) return fail(Err::bad_field);
+    const std::uint32_t ttl_ms = r.u32();
+    const bool with_id = (flags & kFlagPeerId) != 0;
+    if (!r.has(ip_bytes(flags) + 2 + (with_id ? 20 : 0))) return fail(Err::truncated);
+    auto& p = snap.peers.emplace_back();
+    r.ip_port(flags, p.address);
+    if (with_id) r.bytes(p.peer_id);
+    p.seeder = (flags & kFlagSeeder) != 0;
+    p.remaining_ttl = Milliseconds(ttl_ms);
+  }
+  d.gone.reserve(gone);
+  for (std::uint32_t i = 0; i < gone; ++i) {
+    if (!r.has(1)) return fail(Err::truncated);
+    const std::uint8_t flags = r.u8();
+    if ((flags & ~kFlagV6) != 0) return fail(Err::bad_field);
+    if (!r.has(ip_bytes(flags) + 2)) return fail(Err::truncated);
+    r.ip_port(flags, d.gone.emplace_back());
+  }
+  return {};
+}
+
+/// A u16 count, then its items.
+template <class T>
+Status decode_list(Reader& r, std::size_t max, std::size_t item_min, std::vector<T>& out) {
+  if (!r.has(2)) return fail(Err::truncated);
+  const std::size_t n = r.u16();
+  if (n > max) return fail(Err::too_many);
+  if (!r.fits(n, item_min)) return fail(Err::truncated);
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (auto s = decode_item(r, out.emplace_back()); !s) return s;
+  }
+  return {};
+}
+
+Status decode_body(Reader& r, ForwardBatch& b) {
+  if (auto s = decode_list(r, ClusterLimits::kBatchItemsMax, kAnnounceBytesMin, b.announces); !s)
+    return s;
+  return decode_list(r, ClusterLimits::kBatchItemsMax, kScrapeBytesMin, b.scrapes);
+}
+
+Status decode_body(Reader& r, ReplyBatch& b) {
+  if (auto s = decode_list(r, ClusterLimits::kBatchItemsMax, kReplyStatusBytes, b.announces); !s)
+    return s;
+  return decode_list(r, ClusterLimits::kBatchItemsMax, kReplyStatusBytes, b.scrapes);
+}
+
+Status decode_body(Reader& r, Replicate& m) {
+  if (!r.has(1 + 4)) return fail(Err::truncated);
+  auto p = purpose_of(r.u8());
+  if (!p) return fail(p.error());
+  m.purpose = *p;
+  m.txid = r.u32();
+  return decode_list(r, ClusterLimits::kSwarmsPerMessageMax, kSwarmHeadBytes, m.swarms);
+}
+
+Status decode_body(Reader& r, PullRequest& m) {
+  if (!r.has(kPullRequestBytes - kHeaderBytes)) return fail(Err::truncated);
+  m.txid = r.u32();
+  std::array<std::uint8_t, dht::NodeId::kBytes> id;
+  r.bytes(id);
+  m.from = dht::NodeId(id);
+  r.bytes(id);
+  m.to = dht::NodeId(id);
+  return {};
+}
+
+Status decode_body(Reader& r, TransferDone& m) {
+  if (!r.has(kTransferDoneBytes - kHeaderBytes)) return fail(Err::truncated);
+  m.txid = r.u32();
+  auto p = purpose_of(r.u8());
+  if (!p) return fail(p.error());
+  m.purpose = *p;
+  m.swarms = r.u32();
+  return {};
+}
+
+Status decode_body(Reader& r, TransferAck& m) {
+  if (!r.has(kTransferAckBytes - kHeaderBytes)) return fail(Err::truncated);
+  m.txid = r.u32();
+  return {};
+}
+
+/// Decodes straight into the variant's alternative: no copy of the lists afterwards.
+template <class T>
+Expected<ClusterMessage, Err> decode_as(Reader& r) {
+  ClusterMessage m(std::in_place_type<T>);
+  if (auto s = decode_body(r, std::get<T>(m)); !s) return Unexpected(s.error());
+  if (r.left() != 0) return Unexpected(Err::trailing);
+  return m;
 }
 
 }  // namespace
@@ -455,170 +539,139 @@ std::string_view to_string(ClusterMessageError e) {
   switch (e) {
     case Err::too_large:
       return "too_large";
-    case Err::bencode:
-      return "bencode";
-    case Err::not_dict:
-      return "not_dict";
+    case Err::truncated:
+      return "truncated";
+    case Err::bad_version:
+      return "bad_version";
     case Err::unknown_kind:
       return "unknown_kind";
-    case Err::missing_field:
-      return "missing_field";
     case Err::bad_field:
       return "bad_field";
     case Err::too_many:
       return "too_many";
+    case Err::trailing:
+      return "trailing";
   }
   return "unknown";
 }
 
 Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string_view bytes) {
   if (bytes.size() > ClusterLimits::kPayloadBytesMax) return Unexpected(Err::too_large);
-  bencode::DecodeLimits limits;
-  limits.bytes_max = ClusterLimits::kPayloadBytesMax;
-  limits.depth_max = ClusterLimits::kDepthMax;
-  limits.tokens_max = ClusterLimits::kTokensMax;
-  auto doc = bencode::Document::decode(bytes, limits);
-  if (!doc) return Unexpected(Err::bencode);
-  const Node root = doc->root();
-  if (!root.is_dict()) return Unexpected(Err::not_dict);
-  auto kind = string_field(root, "y");
-  if (!kind) return Unexpected(kind.error());
-
-  if (*kind == "fw") {
-    ForwardBatch b;
-    if (auto r =
-            decode_list(root, "a", ClusterLimits::kBatchItemsMax, b.announces, decode_announce);
-        !r)
-      return Unexpected(r.error());
-    if (auto r = decode_list(root, "s", ClusterLimits::kBatchItemsMax, b.scrapes, decode_scrape);
-        !r)
-      return Unexpected(r.error());
-    return ClusterMessage(std::move(b));
-  }
-  if (*kind == "rp") {
-    ReplyBatch b;
-    if (auto r = decode_list(root, "a", ClusterLimits::kBatchItemsMax, b.announces,
-                             decode_announce_reply);
-        !r)
-      return Unexpected(r.error());
-    if (auto r =
-            decode_list(root, "s", ClusterLimits::kBatchItemsMax, b.scrapes, decode_scrape_reply);
-        !r)
-      return Unexpected(r.error());
-    return ClusterMessage(std::move(b));
-  }
-  if (*kind == "rs") {
-    Replicate m;
-    auto p = purpose_of(root);
-    if (!p) return Unexpected(p.error());
-    m.purpose = *p;
-    auto t = u32_field(root, "t");
-    if (!t) return Unexpected(t.error());
-    m.txid = *t;
-    if (auto r =
-            decode_list(root, "w", ClusterLimits::kSwarmsPerMessageMax, m.swarms, decode_swarm);
-        !r)
-      return Unexpected(r.error());
-    return ClusterMessage(std::move(m));
-  }
-  if (*kind == "pr") {
-    PullRequest m;
-    auto t = u32_field(root, "t");
-    if (!t) return Unexpected(t.error());
-    m.txid = *t;
-    auto a = hash_field(root, "a");
-    if (!a) return Unexpected(a.error());
-    auto b = hash_field(root, "b");
-    if (!b) return Unexpected(b.error());
-    m.from = dht::NodeId(*a);
-    m.to = dht::NodeId(*b);
-    return ClusterMessage(m);
-  }
-  if (*kind == "dn") {
-    TransferDone m;
-    auto t = u32_field(root, "t");
-    if (!t) return Unexpected(t.error());
-    m.txid = *t;
-    auto p = purpose_of(root);
-    if (!p) return Unexpected(p.error());
-    m.purpose = *p;
-    auto n = u32_field(root, "n");
-    if (!n) return Unexpected(n.error());
-    m.swarms = *n;
-    return ClusterMessage(m);
-  }
-  if (*kind == "ak") {
-    auto t = u32_field(root, "t");
-    if (!t) return Unexpected(t.error());
-    return ClusterMessage(TransferAck{*t});
+  Reader r(bytes);
+  if (!r.has(1)) return Unexpected(Err::truncated);
+  if (r.u8() != kClusterFormatVersion) return Unexpected(Err::bad_version);
+  if (!r.has(1)) return Unexpected(Err::truncated);
+  switch (static_cast<Kind>(r.u8())) {
+    case Kind::forward:
+      return decode_as<ForwardBatch>(r);
+    case Kind::reply:
+      return decode_as<ReplyBatch>(r);
+    case Kind::replicate:
+      return decode_as<Replicate>(r);
+    case Kind::pull_request:
+      return decode_as<PullRequest>(r);
+    case Kind::transfer_done:
+      return decode_as<TransferDone>(r);
+    case Kind::transfer_ack:
+      return decode_as<TransferAck>(r);
   }
   return Unexpected(Err::unknown_kind);
 }
 
 void encode_cluster_message(const ClusterMessage& m, std::string& out) {
-  bencode::Writer w(out);
   std::visit(
       [&](const auto& msg) {
         using T = std::decay_t<decltype(msg)>;
-        w.begin_dict();
-        if constexpr (std::is_same_v<T, ForwardBatch>) {
-          RT_ASSERT(msg.announces.size() <= ClusterLimits::kBatchItemsMax);
-          RT_ASSERT(msg.scrapes.size() <= ClusterLimits::kBatchItemsMax);
-          w.string("a").begin_list();
-          for (const auto& a : msg.announces) encode_announce(w, a);
-          w.end().string("s").begin_list();
-          for (const auto& s : msg.scrapes) encode_scrape(w, s);
-          w.end().kv("y", "fw");
-        } else if constexpr (std::is_same_v<T, ReplyBatch>) {
-          RT_ASSERT(msg.announces.size() <= ClusterLimits::kBatchItemsMax);
-          RT_ASSERT(msg.scrapes.size() <= ClusterLimits::kBatchItemsMax);
-          w.string("a").begin_list();
-          for (const auto& a : msg.announces) encode_announce_reply(w, a);
-          w.end().string("s").begin_list();
-          for (const auto& s : msg.scrapes) encode_scrape_reply(w, s);
-          w.end().kv("y", "rp");
+        // One allocation: the room of the head (which covers the counts too) and the items'
+        // bounds, which are what the caller chunked by, so near the real size. No room asked
+        // for below goes past this.
+        static_assert(kPullRequestBytes >= kEnvelopeBytesMax);
+        std::size_t bound = kPullRequestBytes;
+        std::size_t announces_bytes = 0;
+        if constexpr (std::is_same_v<T, ForwardBatch> || std::is_same_v<T, ReplyBatch>) {
+          announces_bytes = bytes_max(msg.announces);
+          bound += announces_bytes + bytes_max(msg.scrapes);
         } else if constexpr (std::is_same_v<T, Replicate>) {
-          RT_ASSERT(msg.swarms.size() <= ClusterLimits::kSwarmsPerMessageMax);
-          w.kv("k", static_cast<std::int64_t>(msg.purpose)).kv("t", msg.txid);
-          w.string("w").begin_list();
-          for (const auto& s : msg.swarms) encode_swarm(w, s);
-          w.end().kv("y", "rs");
-        } else if constexpr (std::is_same_v<T, PullRequest>) {
-          w.kv("a", msg.from.as_string_view()).kv("b", msg.to.as_string_view()).kv("t", msg.txid);
-          w.kv("y", "pr");
-        } else if constexpr (std::is_same_v<T, TransferDone>) {
-          w.kv("k", static_cast<std::int64_t>(msg.purpose)).kv("n", msg.swarms).kv("t", msg.txid);
-          w.kv("y", "dn");
-        } else {
-          static_assert(std::is_same_v<T, TransferAck>);
-          w.kv("t", msg.txid).kv("y", "ak");
+          bound += bytes_max(msg.swarms);
         }
-        w.end();
+        out.reserve(out.size() + bound);
+        // The kinds' heads, of which a pull request is the longest.
+        append_fields(out, kPullRequestBytes, [&](Put& p) {
+          p.u8(kClusterFormatVersion);
+          if constexpr (std::is_same_v<T, ForwardBatch>) {
+            p.u8(static_cast<std::uint8_t>(Kind::forward));
+          } else if constexpr (std::is_same_v<T, ReplyBatch>) {
+            p.u8(static_cast<std::uint8_t>(Kind::reply));
+          } else if constexpr (std::is_same_v<T, Replicate>) {
+            p.u8(static_cast<std::uint8_t>(Kind::replicate));
+            p.u8(static_cast<std::uint8_t>(msg.purpose));
+            p.u32(msg.txid);
+          } else if constexpr (std::is_same_v<T, PullRequest>) {
+            p.u8(static_cast<std::uint8_t>(Kind::pull_request));
+            p.u32(msg.txid);
+            p.bytes(msg.from.bytes());
+            p.bytes(msg.to.bytes());
+          } else if constexpr (std::is_same_v<T, TransferDone>) {
+            p.u8(static_cast<std::uint8_t>(Kind::transfer_done));
+            p.u32(msg.txid);
+            p.u8(static_cast<std::uint8_t>(msg.purpose));
+            p.u32(msg.swarms);
+          } else {
+            static_assert(std::is_same_v<T, TransferAck>);
+            p.u8(static_cast<std::uint8_t>(Kind::transfer_ack));
+            p.u32(msg.txid);
+          }
+        });
+        if constexpr (std::is_same_v<T, ForwardBatch>) {
+          encode_announces(out, msg.announces, announces_bytes);
+          encode_scrapes(out, msg.scrapes);
+        } else if constexpr (std::is_same_v<T, ReplyBatch>) {
+          encode_list(out, msg.announces, ClusterLimits::kBatchItemsMax);
+          encode_list(out, msg.scrapes, ClusterLimits::kBatchItemsMax);
+        } else if constexpr (std::is_same_v<T, Replicate>) {
+          encode_list(out, msg.swarms, ClusterLimits::kSwarmsPerMessageMax);
+        }
       },
       m);
 }
 
-// Bounds: integers take at most 22 bytes with their key ("1:x" + "i-9223372036854775808e"),
-// strings their length plus a 6-byte prefix and the key.
-std::size_t encoded_bytes_max(const ForwardedAnnounce&) { return 2 + 12 * 25 + 2 * 26 + 25; }
+std::size_t encoded_bytes_max(const ForwardedAnnounce& a) {
+  return kAnnounceFixedBytes + a.request.peer.ip.size();
+}
 
 std::size_t encoded_bytes_max(const ForwardedScrape& s) {
-  return 2 + 25 + 3 + 6 + 20 * s.info_hashes.size();
+  return 4 + 1 + 20 * s.info_hashes.size();
 }
 
 std::size_t encoded_bytes_max(const AnnounceReply& r) {
-  if (r.status != ReplyStatus::ok) return 2 + 25 + 3 + 6 + r.failure.size();
-  return 2 + 6 * 25 + 3 + 6 + r.response.result.peers.size() * (1 + 16 + 2 + 20);
+  switch (r.status) {
+    case ReplyStatus::ok:
+      return kAnnounceReplyOkBytes + r.response.result.peers.size() * kReplyPeerBytesMax;
+    case ReplyStatus::failure:
+      return kReplyStatusBytes + kReasonHeaderBytes +
+             std::min(r.failure.size(), ClusterLimits::kReasonBytesMax);
+    case ReplyStatus::not_owner:
+      break;
+  }
+  return kReplyStatusBytes;
 }
 
 std::size_t encoded_bytes_max(const ScrapeReply& r) {
-  if (r.status != ReplyStatus::ok) return 2 + 25 + 3 + 6 + r.failure.size();
-  return 2 + 25 + 3 + 6 + 32 * r.files.size();
+  switch (r.status) {
+    case ReplyStatus::ok:
+      return kReplyStatusBytes + 1 + kScrapeEntryBytes * r.files.size();
+    case ReplyStatus::failure:
+      return kReplyStatusBytes + kReasonHeaderBytes +
+             std::min(r.failure.size(), ClusterLimits::kReasonBytesMax);
+    case ReplyStatus::not_owner:
+      break;
+  }
+  return kReplyStatusBytes;
 }
 
 std::size_t encoded_bytes_max(const SwarmDelta& d) {
   return kSwarmEntryOverheadBytes + d.snapshot.peers.size() * kSnapshotPeerBytesMax +
-         d.gone.size() * (1 + 16 + 2);
+         d.gone.size() * kGoneBytesMax;
 }
 
 }  // namespace ringtracker::tracker

@@ -1,26 +1,31 @@
 // The data layer's messages between ring nodes (carried as the opaque payload of the ring's `app`
 // message): forwarded announces and scrapes with their replies, replication batches of swarm
-// snapshots, range pulls and handoffs. A pure bencoded codec with hard limits; what a message
-// means, and whom it goes to, is ClusterNode's business.
+// snapshots, range pulls and handoffs. A pure binary codec with hard limits (every announce
+// crosses it twice, so it must be cheap); what a message means, and whom it goes to, is
+// ClusterNode's business.
 //
-// Every message is one dictionary with sorted keys and `y` naming its kind:
-//   fw  forward batch   a: list of announces   s: list of scrapes
-//       announce: a peer address (packed) d downloaded e event f families h info_hash k key
-//                 l left n numwant p peer_id t txid u uploaded w want_peer_ids (0/1)
-//       scrape:   h packed info-hashes (20 bytes each, 1..74)  t txid
-//   rp  reply batch     a: list of announce replies   s: list of scrape replies
-//       ok announce: c complete d downloaded i incomplete m min interval p packed peers t v
-//       interval ok scrape:   r packed entries (hash 20, complete, downloaded, incomplete as 4-byte
-//       BE) t failure:     f reason t          not owner: o 1 t
-//   rs  replicate       k purpose  t txid (pull answers)  w: list of swarms
-//       swarm: d downloaded  g packed gone addresses  h info_hash  p packed snapshot peers
-//   pr  pull request    a from id  b to id (the range (a, b])  t txid
-//   dn  transfer done   k purpose  n swarms sent  t txid
-//   ak  transfer ack    t txid
-// Packed address: flags(1; bit0 = IPv6) + IP(4|16) + port(2 BE).
-// Packed reply peer: flags(1; bit0 = IPv6, bit1 = has peer id) + IP + port + [peer id 20].
-// Packed snapshot peer: flags(1; bit0 = IPv6, bit1 = has peer id, bit2 = seeder) + TTL in ms
-// (4 BE) + IP + port + [peer id 20]. Unknown keys are ignored so that fields can be added.
+// Fixed-width big-endian fields and no tags, so that a message is read in one pass with a bounds
+// check per run of fields; a format change bumps the version byte instead of adding optional
+// fields. A message is u8 version (1), u8 kind, then:
+//   1 fw  forward batch  u16 n, n x announce; u16 m, m x scrape
+//         announce: u32 txid, info_hash 20, peer_id 20, u8 flags (bit0 IPv6, bit1 want peer ids),
+//                   IP 4|16, u16 port, u64 uploaded, u64 downloaded, u64 left, u8 event (0..3),
+//                   u8 families (1..3), i32 numwant, u32 key
+//         scrape:   u32 txid, u8 n (1..74), n x info_hash 20
+//   2 rp  reply batch    u16 n, n x announce reply; u16 m, m x scrape reply
+//         each starts u32 txid, u8 status (0 ok, 1 failure, 2 not owner); failure: u16 length +
+//         reason; not owner: nothing; ok announce: u32 complete, incomplete, downloaded,
+//         interval_s, min_interval_s, u16 n, n x reply peer; ok scrape: u8 n (0..74),
+//         n x (info_hash 20, u32 complete, u32 downloaded, u32 incomplete)
+//   3 rs  replicate      u8 purpose, u32 txid, u16 n, n x swarm
+//         swarm: info_hash 20, u32 downloaded, u32 peers, u32 gone, the snapshot peers, then the
+//                gone addresses (u8 flags (bit0 IPv6) + IP + port)
+//   4 pr  pull request   u32 txid, from id 20, to id 20 (the range (from, to])
+//   5 dn  transfer done  u32 txid, u8 purpose, u32 swarms sent
+//   6 ak  transfer ack   u32 txid
+// Reply peer: u8 flags (bit0 IPv6, bit1 has peer id) + IP + port + [peer id 20].
+// Snapshot peer: u8 flags (bit0 IPv6, bit1 has peer id, bit2 seeder) + u32 TTL in ms + IP + port
+// + [peer id 20]. Unknown flag bits and bytes after the last field are errors, not extensions.
 #pragma once
 
 #include <cstddef>
@@ -37,6 +42,9 @@
 
 namespace ringtracker::tracker {
 
+/// The first byte of every message: the messages of another format version are malformed here.
+inline constexpr std::uint8_t kClusterFormatVersion = 1;
+
 /// Bounds of one cluster message. Each is a reason, not a tuning knob.
 struct ClusterLimits {
   /// The ring's app message is at most 65507 bytes (one IPv4 UDP datagram); its envelope (kind,
@@ -52,16 +60,13 @@ struct ClusterLimits {
   static constexpr std::size_t kBatchBytesTarget = 32 * 1024;
   /// BEP 15: a UDP scrape carries at most 74 info-hashes; HTTP scrapes are split to match.
   static constexpr std::size_t kScrapeHashesMax = 74;
-  /// Items per batch: ~250 minimal announces fill kPayloadBytesMax.
+  /// Items per batch: bounds the work of one datagram (~760 minimal announces fill
+  /// kPayloadBytesMax, but a batch is cut at kBatchBytesTarget long before).
   static constexpr std::size_t kBatchItemsMax = 512;
-  /// Swarm entries per replicate message (a swarm entry is at least ~40 bytes).
+  /// Swarm entries per replicate message (a swarm entry is at least 32 bytes).
   static constexpr std::size_t kSwarmsPerMessageMax = 2048;
   /// Failure reasons are short human sentences.
   static constexpr std::size_t kReasonBytesMax = 512;
-  /// dict -> list -> dict -> value is the deepest legitimate nesting.
-  static constexpr int kDepthMax = 4;
-  /// A full 65 KB payload of minimal items stays under this; more is hostile.
-  static constexpr int kTokensMax = 16'384;
 };
 
 struct ForwardedAnnounce {
@@ -151,13 +156,13 @@ using ClusterMessage =
     std::variant<ForwardBatch, ReplyBatch, Replicate, PullRequest, TransferDone, TransferAck>;
 
 enum class ClusterMessageError : std::uint8_t {
-  too_large,      // over kPayloadBytesMax
-  bencode,        // not one well-formed bencoded value within depth/token limits
-  not_dict,       // root (or a list item) is not a dictionary
-  unknown_kind,   // `y` names no kind
-  missing_field,  // a required key is absent
-  bad_field,      // wrong type, length or range
-  too_many,       // a list longer than its limit
+  too_large,     // over kPayloadBytesMax
+  truncated,     // the bytes end inside a field, or a count's items cannot fit in what is left
+  bad_version,   // the first byte is not kClusterFormatVersion
+  unknown_kind,  // the kind byte names no message
+  bad_field,     // unknown flag bits, an enum out of range, a bad length, a scrape of no hash
+  too_many,      // a count over its limit
+  trailing,      // bytes after the message's last field
 };
 inline constexpr std::size_t kClusterMessageErrorCount = 7;
 std::string_view to_string(ClusterMessageError e);
@@ -175,10 +180,10 @@ std::size_t encoded_bytes_max(const ForwardedScrape& s);
 std::size_t encoded_bytes_max(const AnnounceReply& r);
 std::size_t encoded_bytes_max(const ScrapeReply& r);
 std::size_t encoded_bytes_max(const SwarmDelta& d);
-/// Bytes of a message's envelope (kind, lists, purpose, txid), bounded.
-inline constexpr std::size_t kEnvelopeBytesMax = 64;
+/// Bytes of a batch message's envelope (version, kind, counts, purpose, txid), bounded.
+inline constexpr std::size_t kEnvelopeBytesMax = 16;
 /// Encoded bytes of one snapshot peer (bounded) and fixed per-swarm overhead.
 inline constexpr std::size_t kSnapshotPeerBytesMax = 1 + 4 + 16 + 2 + 20;
-inline constexpr std::size_t kSwarmEntryOverheadBytes = 80;
+inline constexpr std::size_t kSwarmEntryOverheadBytes = 20 + 4 + 4 + 4;
 
 }  // namespace ringtracker::tracker

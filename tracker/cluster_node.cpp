@@ -35,6 +35,7 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
   X(served_for_others)   /* forwarded requests applied here as owner */                        \
   X(owner_cache_hits)                                                                          \
   X(owner_cache_misses)                                                                        \
+  X(owner_guesses) /* cache misses routed to the owner the successor list names, no lookup */ \
   X(lookups_started)                                                                           \
   X(lookups_failed)                                                                            \
   X(busy_refusals)         /* pending_max reached */                                           \
@@ -43,7 +44,7 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
   X(replicated_swarms)     /* swarm entries sent (x targets) */                                \
   X(replica_swarms_merged) /* swarm entries received and merged */                             \
   X(replica_gone_applied)  /* peers removed by a received delta */                             \
-  X(delta_dropped)         /* delta peers over delta_peers_max (left to the sync) */           \
+  X(delta_early_flushes)   /* delta flushed before its period: delta_peers_max reached */      \
   X(delta_acks)            /* delta payloads a replica confirmed */                            \
   X(delta_resends)         /* delta payloads sent again after their attempt timeout */         \
   X(delta_given_up)        /* delta payloads never confirmed (left to the sync) */             \
@@ -106,16 +107,6 @@ std::vector<dht::NodeRef> RingNodeView::successors() const {
 bool RingNodeView::alone() const { return node_.is_member() && node_.successors().empty(); }
 
 // ---- construction --------------------------------------------------------------------------
-
-std::size_t ClusterNode::AddressHash::operator()(const SocketAddress& a) const {
-  // FNV-1a over the address bytes and the port: peers differ in both.
-  std::uint64_t x = 1469598103934665603ULL;
-  auto mix = [&](std::uint8_t b) { x = (x ^ b) * 1099511628211ULL; };
-  for (std::size_t i = 0; i < a.ip.size(); ++i) mix(a.ip.data()[i]);
-  mix(static_cast<std::uint8_t>(a.port >> 8));
-  mix(static_cast<std::uint8_t>(a.port));
-  return static_cast<std::size_t>(x);
-}
 
 std::size_t ClusterNode::HashOf::operator()(const InfoHash& h) const {
   std::uint64_t v;
@@ -231,12 +222,39 @@ void ClusterNode::scrape(const ScrapeRequest& req, TimePoint now, ScrapeDone on_
   }
 }
 
+namespace {
+/// Stale timer entries tolerated beyond the live ones before a compaction.
+constexpr std::size_t kStaleTimesSlack = 1024;
+constexpr auto kLaterFirst = [](const auto& a, const auto& b) { return a.first > b.first; };
+}  // namespace
+
+void ClusterNode::ItemTimes::push(TimePoint at, std::uint32_t txid) {
+  heap_.emplace_back(at, txid);
+  std::push_heap(heap_.begin(), heap_.end(), kLaterFirst);
+}
+
+void ClusterNode::ItemTimes::pop() {
+  std::pop_heap(heap_.begin(), heap_.end(), kLaterFirst);
+  heap_.pop_back();
+}
+
+template <class Live>
+void ClusterNode::ItemTimes::compact_if_stale(std::size_t live_items, Live live) {
+  if (heap_.size() <= 2 * live_items + kStaleTimesSlack) return;
+  std::erase_if(heap_, [&](const auto& e) { return !live(e.first, e.second); });
+  std::make_heap(heap_.begin(), heap_.end(), kLaterFirst);
+}
+
 std::uint32_t ClusterNode::add_item(Item item, TimePoint now) {
   std::uint32_t txid = txid_next_++;
   while (txid == 0 || items_.count(txid) != 0) txid = txid_next_++;
   item.deadline = now + config_.request_deadline;
-  deadlines_.emplace(item.deadline, txid);
+  deadlines_.push(item.deadline, txid);
   items_.emplace(txid, std::move(item));
+  deadlines_.compact_if_stale(items_.size(), [&](TimePoint at, std::uint32_t id) {
+    auto it = items_.find(id);
+    return it != items_.end() && it->second.deadline == at;
+  });
   return txid;
 }
 
@@ -253,6 +271,31 @@ std::optional<dht::NodeRef> ClusterNode::cached_owner(const InfoHash& h, TimePoi
   // An expired entry stays until the lookup replaces it: handle_lookup() compares the two.
   if (it->second.expires <= now) return std::nullopt;
   return owner;
+}
+
+std::optional<dht::NodeRef> ClusterNode::successor_owner(const InfoHash& h, TimePoint now) const {
+  // succ[i] owns (succ[i-1], succ[i]] as far as this node knows: the exact answer a lookup
+  // would verify, without the round trips. A node that joined in between answers "not mine"
+  // and the request is looked up.
+  const dht::NodeId key = key_of(h);
+  dht::NodeId from = ring_.self().id;
+  for (const auto& s : ring_.successors()) {
+    if (dht::in_half_open(key, from, s.id)) {
+      if (is_suspect(s.id, now)) return std::nullopt;
+      return s;
+    }
+    from = s.id;
+  }
+  return std::nullopt;
+}
+
+void ClusterNode::remember_owner(const InfoHash& h, const dht::NodeRef& owner, TimePoint now) {
+  if (owner_cache_.size() >= config_.owner_cache_max) {
+    // Drop expired entries first; if none, forget everything (entries are only hints).
+    std::erase_if(owner_cache_, [&](const auto& e) { return e.second.expires <= now; });
+    if (owner_cache_.size() >= config_.owner_cache_max) owner_cache_.clear();
+  }
+  owner_cache_[h] = CacheEntry{owner, now + config_.owner_cache_ttl};
 }
 
 bool ClusterNode::ring_dropped(const dht::NodeId& id) const {
@@ -278,15 +321,17 @@ Duration ClusterNode::attempt_timeout(const dht::NodeRef& to) const {
 }
 
 void ClusterNode::set_wake(std::uint32_t txid, Item& item, TimePoint at) {
-  if (item.wake != TimePoint::max()) wakes_.erase({item.wake, txid});
   item.wake = at;
-  if (at != TimePoint::max()) wakes_.emplace(at, txid);
+  if (at == TimePoint::max()) return;
+  wakes_.push(at, txid);
+  wakes_.compact_if_stale(items_.size(), [&](TimePoint when, std::uint32_t id) {
+    auto it = items_.find(id);
+    return it != items_.end() && it->second.wake == when;
+  });
 }
 
 void ClusterNode::erase_item(std::unordered_map<std::uint32_t, Item>::iterator it) {
-  deadlines_.erase({it->second.deadline, it->first});
-  if (it->second.wake != TimePoint::max()) wakes_.erase({it->second.wake, it->first});
-  items_.erase(it);
+  items_.erase(it);  // its timer entries are skipped when they come up
 }
 
 bool ClusterNode::retry_later(TimePoint now, std::uint32_t txid, Duration wait,
@@ -344,6 +389,12 @@ void ClusterNode::route_remote(TimePoint now, std::uint32_t txid, bool use_cache
       return;
     }
     ++counters_->owner_cache_misses;
+    if (auto owner = successor_owner(key, now)) {
+      ++counters_->owner_guesses;
+      remember_owner(key, *owner, now);
+      on_owner(now, txid, *owner);
+      return;
+    }
   }
   auto w = lookup_waiters_.find(key);
   if (w != lookup_waiters_.end()) {
@@ -386,14 +437,8 @@ void ClusterNode::handle_lookup(TimePoint now, dht::LookupId id,
     if (was != owner->id && (was == key_of(key) || dht::in_open(was, key_of(key), owner->id)))
       suspect(was, now);
   }
-  if (!same_node(*owner, ring_.self()) && !ring_dropped(owner->id)) {
-    if (owner_cache_.size() >= config_.owner_cache_max) {
-      // Drop expired entries first; if none, forget everything (entries are only hints).
-      std::erase_if(owner_cache_, [&](const auto& e) { return e.second.expires <= now; });
-      if (owner_cache_.size() >= config_.owner_cache_max) owner_cache_.clear();
-    }
-    owner_cache_[key] = CacheEntry{*owner, now + config_.owner_cache_ttl};
-  }
+  if (!same_node(*owner, ring_.self()) && !ring_dropped(owner->id))
+    remember_owner(key, *owner, now);
   for (auto txid : txids) on_owner(now, txid, *owner);
 }
 
@@ -671,7 +716,7 @@ void ClusterNode::add_reply(const dht::NodeRef& to, ScrapeReply r) {
   open->batch.scrapes.push_back(std::move(r));
 }
 
-void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, const ReplyBatch& batch) {
+void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& batch) {
   auto take = [&](std::uint32_t txid, bool announce) -> Item* {
     auto it = items_.find(txid);
     if (it == items_.end() || it->second.is_announce != announce || !it->second.sent_to ||
@@ -696,13 +741,13 @@ void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, const ReplyB
     if (!retry_later(now, txid, config_.retry_backoff, kMovingReason))
       ++counters_->not_owner_failures;
   };
-  for (const auto& r : batch.announces) {
+  for (auto& r : batch.announces) {
     Item* item = take(r.txid, true);
     if (!item) continue;
     switch (r.status) {
       case ReplyStatus::ok:
         ++counters_->answered_remote;
-        complete_announce(r.txid, r.response);
+        complete_announce(r.txid, std::move(r.response));
         break;
       case ReplyStatus::failure:
         ++counters_->remote_failures;
@@ -1010,32 +1055,46 @@ bool ClusterNode::leave_ready(TimePoint now) const {
 void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloaded,
                                TimePoint now) {
   if (config_.replicas <= 1 || last_targets_.empty()) return;
+  if (delta_peers_ >= config_.delta_peers_max) {
+    ++counters_->delta_early_flushes;
+    flush_deltas(now);
+  }
   auto& d = delta_[req.info_hash];
   d.downloaded = std::max(d.downloaded, downloaded);
-  auto peer = d.peers.find(req.peer);
-  if (req.event == AnnounceEvent::stopped) {
-    if (peer != d.peers.end()) {
-      d.peers.erase(peer);
-      --delta_peers_;
-    }
-    if (std::find(d.gone.begin(), d.gone.end(), req.peer) == d.gone.end())
-      d.gone.push_back(req.peer);
-  } else {
-    std::erase(d.gone, req.peer);
-    if (peer != d.peers.end()) {
-      peer->second = DeltaPeer{req.peer_id, req.left == 0, now};
-    } else if (delta_peers_ < config_.delta_peers_max) {
-      d.peers.emplace(req.peer, DeltaPeer{req.peer_id, req.left == 0, now});
-      ++delta_peers_;
-    } else {
-      ++counters_->delta_dropped;
-    }
-  }
+  d.entries.push_back(DeltaEntry{req.peer, req.peer_id, req.left == 0,
+                                 req.event == AnnounceEvent::stopped, now});
+  ++delta_peers_;
   if (delta_due_ == TimePoint::max()) delta_due_ = now + config_.replicate_period;
   // A leaving node may stop at any moment after leave_ready(): its last announces go out now,
   // ahead of the reply to the client.
   if (leaving_) flush_deltas(now);
 }
+
+namespace {
+
+bool address_less(const SocketAddress& a, const SocketAddress& b) {
+  if (a.ip.size() != b.ip.size()) return a.ip.size() < b.ip.size();
+  if (int c = std::memcmp(a.ip.data(), b.ip.data(), a.ip.size()); c != 0) return c < 0;
+  return a.port < b.port;
+}
+
+/// Orders entries by address, keeping arrival order among equal addresses. Insertion sort
+/// below this size: no allocation, and most swarms see one or two announces per flush.
+constexpr std::size_t kInsertionSortMax = 32;
+
+template <class Entry>
+void sort_by_address(std::vector<Entry>& v) {
+  auto less = [](const Entry& x, const Entry& y) { return address_less(x.peer, y.peer); };
+  if (v.size() > kInsertionSortMax) {
+    std::stable_sort(v.begin(), v.end(), less);
+    return;
+  }
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    for (std::size_t j = i; j > 0 && less(v[j], v[j - 1]); --j) std::swap(v[j], v[j - 1]);
+  }
+}
+
+}  // namespace
 
 void ClusterNode::flush_deltas(TimePoint now) {
   delta_due_ = TimePoint::max();
@@ -1047,15 +1106,24 @@ void ClusterNode::flush_deltas(TimePoint now) {
     SwarmDelta s;
     s.snapshot.info_hash = h;
     s.snapshot.downloaded = d.downloaded;
-    for (const auto& [address, p] : d.peers) {
+    auto& es = d.entries;
+    sort_by_address(es);
+    s.snapshot.peers.reserve(es.size());
+    for (std::size_t i = 0; i < es.size(); ++i) {
+      // The last announce of an address is its state: a stop, or a peer with its TTL.
+      if (i + 1 < es.size() && es[i + 1].peer == es[i].peer) continue;
+      const DeltaEntry& e = es[i];
+      if (e.stopped) {
+        s.gone.push_back(e.peer);
+        continue;
+      }
       SnapshotPeer sp;
-      sp.address = address;
-      sp.peer_id = p.peer_id;
-      sp.seeder = p.seeder;
-      sp.remaining_ttl = config_.peer_ttl - (now - p.at);
+      sp.address = e.peer;
+      sp.peer_id = e.peer_id;
+      sp.seeder = e.seeder;
+      sp.remaining_ttl = config_.peer_ttl - (now - e.at);
       if (sp.remaining_ttl > Duration::zero()) s.snapshot.peers.push_back(sp);
     }
-    s.gone = std::move(d.gone);
     swarms.push_back(std::move(s));
   }
   delta_.clear();
@@ -1099,6 +1167,14 @@ void ClusterNode::send_swarms(const std::vector<dht::NodeRef>& targets, Transfer
     bytes = kEnvelopeBytesMax;
   };
   for (auto& s : swarms) {
+    const std::size_t whole = encoded_bytes_max(s);
+    if (bytes + whole > ClusterLimits::kReplicateChunkBytes) flush();
+    if (bytes + whole <= ClusterLimits::kReplicateChunkBytes) {  // the usual case: it fits
+      bytes += whole;
+      msg.swarms.push_back(std::move(s));
+      if (msg.swarms.size() >= ClusterLimits::kSwarmsPerMessageMax) flush();
+      continue;
+    }
     // A swarm too big for one chunk travels in slices: merging is a union, so slices add up.
     std::size_t peer_next = 0;
     do {
@@ -1236,13 +1312,11 @@ void ClusterNode::run_drops(TimePoint now, std::size_t& budget) {
 
 void ClusterNode::handle_timeout(TimePoint now) {
   last_now_ = now;
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const std::uint32_t txid = deadlines_.begin()->second;
+  while (!deadlines_.empty() && deadlines_.top().first <= now) {
+    const auto [at, txid] = deadlines_.top();
+    deadlines_.pop();
     auto it = items_.find(txid);
-    if (it == items_.end()) {
-      deadlines_.erase(deadlines_.begin());
-      continue;
-    }
+    if (it == items_.end() || it->second.deadline != at) continue;
     if (it->second.sent_to) suspect(it->second.sent_to->id, now);
     const std::string_view reason = it->second.reason;
     if (reason == kMovingReason) {
@@ -1252,11 +1326,11 @@ void ClusterNode::handle_timeout(TimePoint now) {
     }
     fail_item(txid, reason);
   }
-  while (!wakes_.empty() && wakes_.begin()->first <= now) {
-    const std::uint32_t txid = wakes_.begin()->second;
-    wakes_.erase(wakes_.begin());
+  while (!wakes_.empty() && wakes_.top().first <= now) {
+    const auto [at, txid] = wakes_.top();
+    wakes_.pop();
     auto it = items_.find(txid);
-    if (it == items_.end()) continue;
+    if (it == items_.end() || it->second.wake != at) continue;
     it->second.wake = TimePoint::max();
     if (it->second.sent_to) {
       on_attempt_timeout(now, txid);
@@ -1294,8 +1368,8 @@ void ClusterNode::handle_timeout(TimePoint now) {
 
 TimePoint ClusterNode::next_timeout() const {
   TimePoint t = TimePoint::max();
-  if (!deadlines_.empty()) t = std::min(t, deadlines_.begin()->first);
-  if (!wakes_.empty()) t = std::min(t, wakes_.begin()->first);
+  if (!deadlines_.empty()) t = std::min(t, deadlines_.top().first);
+  if (!wakes_.empty()) t = std::min(t, wakes_.top().first);
   if (pull_.active) t = std::min(t, pull_.deadline);
   t = std::min(t, delta_due_);
   if (!resends_.empty()) t = std::min(t, resends_.begin()->first);

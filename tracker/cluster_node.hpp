@@ -126,7 +126,8 @@ struct ClusterConfig {
   /// Info-hash -> owner entries remembered, and for how long.
   std::size_t owner_cache_max = 65536;
   Duration owner_cache_ttl = Seconds(30);
-  /// Announce-delta peers buffered between two replication ticks; more wait for the sync.
+  /// Announces buffered for the replicas between two replication ticks; reaching it flushes
+  /// them at once (memory stays bounded, nothing is dropped).
   std::size_t delta_peers_max = 65536;
   /// Delta payloads awaiting a replica's ack at once (each up to kReplicateChunkBytes); more are
   /// sent once without tracking (the sync repairs a loss).
@@ -256,19 +257,19 @@ class ClusterNode final : public RequestHandler {
     bool send_done = false;
     bool include_replicas = false;  // also export the replica store's copy
   };
-  struct DeltaPeer {
+  /// One announce since the last replication flush, in arrival order.
+  struct DeltaEntry {
+    SocketAddress peer;
     PeerId peer_id{};
     bool seeder = false;
+    bool stopped = false;
     TimePoint at;
-  };
-  struct AddressHash {
-    std::size_t operator()(const SocketAddress& a) const;
   };
   struct Delta {
     std::uint32_t downloaded = 0;
-    // By address: a popular swarm sees thousands of announces between two flushes.
-    std::unordered_map<SocketAddress, DeltaPeer, AddressHash> peers;
-    std::vector<SocketAddress> gone;
+    // Appended per announce; the flush keeps the last entry of each address. One peer rarely
+    // announces twice in a replication period, so appending beats a map per swarm.
+    std::vector<DeltaEntry> entries;
   };
   /// A delta payload sent to one replica and not acknowledged yet. What is kept is what it was
   /// about, not its bytes: a resend carries the swarms' state at resend time (a stale copy
@@ -317,6 +318,9 @@ class ClusterNode final : public RequestHandler {
   void complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r);
   void fail_item(std::uint32_t txid, std::string_view reason);
   std::optional<dht::NodeRef> cached_owner(const InfoHash& h, TimePoint now);
+  /// The owner the successor list names for `h` (nullopt: beyond the list, or suspected).
+  std::optional<dht::NodeRef> successor_owner(const InfoHash& h, TimePoint now) const;
+  void remember_owner(const InfoHash& h, const dht::NodeRef& owner, TimePoint now);
   /// Marks `id` suspect; the first time (or after it expired) also forgets its cache entries.
   void suspect(dht::NodeId id, TimePoint now);
   void unsuspect(const dht::NodeId& id);
@@ -331,7 +335,7 @@ class ClusterNode final : public RequestHandler {
   void answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
                                  const ForwardedAnnounce& a);
   void answer_forwarded_scrape(TimePoint now, const dht::NodeRef& from, const ForwardedScrape& s);
-  void on_reply(TimePoint now, const dht::NodeRef& from, const ReplyBatch& batch);
+  void on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& batch);
   void add_reply(const dht::NodeRef& to, AnnounceReply r);
   void add_reply(const dht::NodeRef& to, ScrapeReply r);
 
@@ -372,8 +376,25 @@ class ClusterNode final : public RequestHandler {
 
   // Requests waiting for the ring.
   std::unordered_map<std::uint32_t, Item> items_;
-  std::set<std::pair<TimePoint, std::uint32_t>> deadlines_;
-  std::set<std::pair<TimePoint, std::uint32_t>> wakes_;  // Item::wake of every item that has one
+  /// Item times, earliest first, with lazy deletion: an entry counts only while its item still
+  /// has that time (finishing an item or moving its wake leaves the old entry to be skipped
+  /// when it comes up). A heap push per forward instead of two tree nodes; compacted when stale
+  /// entries outnumber live ones, so it stays within twice the pending items.
+  class ItemTimes {
+   public:
+    void push(TimePoint at, std::uint32_t txid);
+    bool empty() const { return heap_.empty(); }
+    const std::pair<TimePoint, std::uint32_t>& top() const { return heap_.front(); }
+    void pop();
+    /// Keeps the entries `live(at, txid)` approves of once stale ones dominate.
+    template <class Live>
+    void compact_if_stale(std::size_t live_items, Live live);
+
+   private:
+    std::vector<std::pair<TimePoint, std::uint32_t>> heap_;
+  };
+  ItemTimes deadlines_;  // Item::deadline of every item
+  ItemTimes wakes_;      // Item::wake of every item that has one
   std::uint32_t txid_next_ = 1;
   std::unordered_map<dht::LookupId, InfoHash> lookups_;
   std::unordered_map<InfoHash, std::pair<dht::LookupId, std::vector<std::uint32_t>>, HashOf>

@@ -150,6 +150,12 @@ T decode_as(const std::string& payload) {
   return std::get<T>(*m);
 }
 
+/// The id of `n`'s i-th lookup (which must exist).
+dht::LookupId lookup_at(const TestNode& n, std::size_t i) {
+  BOOST_REQUIRE_GT(n.ring.lookups.size(), i);
+  return n.ring.lookups[i].first;
+}
+
 /// Delivers every payload of `from` to the nodes in `to` (by id); returns how many were
 /// delivered.
 std::size_t deliver(TestNode& from, std::map<std::uint8_t, TestNode*> to, TimePoint now) {
@@ -191,7 +197,7 @@ BOOST_AUTO_TEST_CASE(forwarded_announce_is_answered_with_the_owners_peers) {
   BOOST_TEST(!r.called);
   BOOST_REQUIRE(a.ring.lookups.size() == 1U);
   BOOST_TEST((a.ring.lookups[0].second == dht::NodeId(hash_at(0x20))));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, b.ring.me);
+  a.node.handle_lookup(kT0, lookup_at(a, 0), b.ring.me);
   BOOST_TEST(deliver(a, {{0x30, &b}}, kT0) == 1U);
   BOOST_TEST(!r.called);
   BOOST_TEST(deliver(b, {{0x80, &a}}, kT0) == 1U);
@@ -213,7 +219,7 @@ BOOST_AUTO_TEST_CASE(second_request_uses_the_owner_cache) {
   TestNode b(0x30, 0x10, {});
   AnnounceResult_ r1, r2;
   a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r1));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, b.ring.me);
+  a.node.handle_lookup(kT0, lookup_at(a, 0), b.ring.me);
   deliver(a, {{0x30, &b}}, kT0);
   deliver(b, {{0x80, &a}}, kT0);
   a.node.announce(announce_of(hash_at(0x20), 2), kT0, capture(r2));
@@ -234,7 +240,7 @@ BOOST_AUTO_TEST_CASE(unanswered_request_fails_at_its_deadline_with_a_reason) {
   for (TimePoint t = kT0; t < deadline; t += Milliseconds(10)) {
     a.node.handle_timeout(t);
     while (answered < a.ring.lookups.size())
-      a.node.handle_lookup(t, a.ring.lookups[answered++].first, node_at(0x30));
+      a.node.handle_lookup(t, lookup_at(a, answered++), node_at(0x30));
     a.drain();
     BOOST_TEST(!r.called);
   }
@@ -264,7 +270,7 @@ BOOST_AUTO_TEST_CASE(silent_owner_is_retried_through_a_new_lookup_and_answered_c
 
   AnnounceResult_ r;
   a.node.announce(announce_of(h, 1), kT0, capture(r));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0x30));  // the old owner, now dead
+  a.node.handle_lookup(kT0, lookup_at(a, 0), node_at(0x30));  // the old owner, now dead
   BOOST_TEST(a.drain().size() == 1U);                                 // lost
   const Duration attempt = ClusterConfig{}.attempt_timeout_max;
   BOOST_TEST((a.node.next_timeout() == kT0 + attempt));
@@ -274,7 +280,7 @@ BOOST_AUTO_TEST_CASE(silent_owner_is_retried_through_a_new_lookup_and_answered_c
   BOOST_TEST(a.node.counter("attempt_timeouts") == 1U);
   BOOST_REQUIRE(a.ring.lookups.size() == 2U);  // a fresh lookup, not the cache
   const TimePoint t = kT0 + attempt + Milliseconds(50);
-  a.node.handle_lookup(t, a.ring.lookups[1].first, s.ring.me);
+  a.node.handle_lookup(t, lookup_at(a, 1), s.ring.me);
   BOOST_TEST(deliver(a, {{0x38, &s}}, t) == 1U);
   BOOST_TEST(deliver(s, {{0x80, &a}}, t) == 1U);
   BOOST_REQUIRE(r.called);
@@ -297,7 +303,7 @@ BOOST_AUTO_TEST_CASE(late_reply_from_the_silent_owner_after_the_retry_is_ignored
   TestNode old_owner(0x30, 0x10, {0x40});
   AnnounceResult_ r;
   a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, old_owner.ring.me);
+  a.node.handle_lookup(kT0, lookup_at(a, 0), old_owner.ring.me);
   auto sent = a.drain();
   BOOST_REQUIRE(sent.size() == 1U);
   a.node.handle_timeout(kT0 + ClusterConfig{}.attempt_timeout_max);
@@ -317,7 +323,7 @@ BOOST_AUTO_TEST_CASE(attempt_timeout_follows_the_ring_rto_within_its_bounds) {
     a.ring.rto = rto;
     AnnounceResult_ r;
     a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
-    a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0x30));
+    a.node.handle_lookup(kT0, lookup_at(a, 0), node_at(0x30));
     const Duration expected = std::clamp(rto, cc.attempt_timeout_min, cc.attempt_timeout_max);
     BOOST_TEST((a.node.next_timeout() == kT0 + expected));
   }
@@ -330,7 +336,8 @@ BOOST_AUTO_TEST_CASE(cache_entry_of_a_node_the_ring_drops_is_forgotten) {
   const InfoHash h = hash_at(0x95);
   AnnounceResult_ r1;
   a.node.announce(announce_of(h, 1), kT0, capture(r1));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, owner.ring.me);
+  BOOST_TEST(a.ring.lookups.empty());  // a's successor list names the owner
+  BOOST_TEST(a.node.counter("owner_guesses") == 1U);
   deliver(a, {{0xa0, &owner}}, kT0);
   deliver(owner, {{0x80, &a}}, kT0);
   BOOST_REQUIRE(r1.ok.has_value());
@@ -342,8 +349,46 @@ BOOST_AUTO_TEST_CASE(cache_entry_of_a_node_the_ring_drops_is_forgotten) {
   AnnounceResult_ r2;
   a.node.announce(announce_of(h, 2), kT0 + Seconds(2), capture(r2));
   BOOST_TEST(a.node.counter("owner_cache_hits") == 0U);
-  BOOST_TEST(a.ring.lookups.size() == 2U);
-  BOOST_TEST(a.drain().empty());  // nothing sent to the dead node
+  // Nothing goes to the dead node: the list now names 0x10, the successor that took over.
+  auto out = a.drain();
+  BOOST_REQUIRE(out.size() == 1U);
+  BOOST_TEST((out[0].to.id == id_at(0x10)));
+}
+
+BOOST_AUTO_TEST_CASE(owner_named_by_the_successor_list_is_asked_without_a_lookup) {
+  TestNode a(0x80, 0x40, {0x90, 0xa0});
+  TestNode owner(0xa0, 0x90, {0x10});
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x95), 1), kT0, capture(r));
+  BOOST_TEST(a.ring.lookups.empty());
+  BOOST_TEST(deliver(a, {{0xa0, &owner}}, kT0) == 1U);
+  BOOST_TEST(deliver(owner, {{0x80, &a}}, kT0) == 1U);
+  BOOST_REQUIRE(r.ok.has_value());
+  BOOST_TEST(owner.node.counter("served_for_others") == 1U);
+  // A key beyond the list (after 0xa0) still needs a lookup.
+  AnnounceResult_ r2;
+  a.node.announce(announce_of(hash_at(0xb0), 2), kT0, capture(r2));
+  BOOST_TEST(a.ring.lookups.size() == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(stale_successor_list_guess_is_corrected_by_a_lookup) {
+  // a lists 0xa0 after 0x90, but 0x98 joined in between and owns (0x90, 0x98].
+  TestNode a(0x80, 0x40, {0x90, 0xa0});
+  TestNode stale(0xa0, 0x98, {0x10});
+  TestNode joined(0x98, 0x90, {0xa0});
+  const InfoHash h = hash_at(0x95);
+  AnnounceResult_ r;
+  a.node.announce(announce_of(h, 1), kT0, capture(r));
+  BOOST_TEST(deliver(a, {{0xa0, &stale}}, kT0) == 1U);
+  BOOST_TEST(deliver(stale, {{0x80, &a}}, kT0) == 1U);  // "not mine"
+  BOOST_TEST(!r.called);
+  BOOST_REQUIRE(a.ring.lookups.size() == 1U);  // the retry asks the ring, not the list again
+  a.node.handle_lookup(kT0, lookup_at(a, 0), joined.ring.me);
+  BOOST_TEST(deliver(a, {{0x98, &joined}}, kT0) == 1U);
+  BOOST_TEST(deliver(joined, {{0x80, &a}}, kT0) == 1U);
+  BOOST_REQUIRE(r.ok.has_value());
+  BOOST_TEST(joined.owned.scrape(h, kT0).incomplete == 1U);
+  BOOST_TEST(stale.owned.scrape(h, kT0).incomplete == 0U);
 }
 
 BOOST_AUTO_TEST_CASE(node_that_only_fell_off_the_successor_list_keeps_its_cache_entries) {
@@ -351,8 +396,7 @@ BOOST_AUTO_TEST_CASE(node_that_only_fell_off_the_successor_list_keeps_its_cache_
   TestNode owner(0xa0, 0x90, {0x10});
   const InfoHash h = hash_at(0x95);
   AnnounceResult_ r1;
-  a.node.announce(announce_of(h, 1), kT0, capture(r1));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, owner.ring.me);
+  a.node.announce(announce_of(h, 1), kT0, capture(r1));  // 0xa0, named by the list
   deliver(a, {{0xa0, &owner}}, kT0);
   deliver(owner, {{0x80, &a}}, kT0);
   BOOST_REQUIRE(r1.ok.has_value());
@@ -365,13 +409,13 @@ BOOST_AUTO_TEST_CASE(node_that_only_fell_off_the_successor_list_keeps_its_cache_
   BOOST_TEST(a.node.counter("owner_cache_hits") == 1U);
 }
 
-BOOST_AUTO_TEST_CASE(cached_owner_inside_the_ring_window_but_not_listed_is_looked_up_again) {
+BOOST_AUTO_TEST_CASE(cached_owner_inside_the_ring_window_but_not_listed_is_not_asked_again) {
   TestNode a(0x80, 0x40, {0x90});
   TestNode owner(0xa0, 0x90, {0x10});
   const InfoHash h = hash_at(0x95);
   AnnounceResult_ r1;
   a.node.announce(announce_of(h, 1), kT0, capture(r1));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, owner.ring.me);  // beyond a's window
+  a.node.handle_lookup(kT0, lookup_at(a, 0), owner.ring.me);  // beyond a's window
   deliver(a, {{0xa0, &owner}}, kT0);
   deliver(owner, {{0x80, &a}}, kT0);
   BOOST_REQUIRE(r1.ok.has_value());
@@ -381,19 +425,21 @@ BOOST_AUTO_TEST_CASE(cached_owner_inside_the_ring_window_but_not_listed_is_looke
   AnnounceResult_ r2;
   a.node.announce(announce_of(h, 2), kT0 + Seconds(1), capture(r2));
   BOOST_TEST(a.node.counter("owner_cache_hits") == 0U);
-  BOOST_TEST(a.ring.lookups.size() == 2U);
+  // The list now says 0xb0 owns (0x90, 0xb0]: asked directly, it confirms or says "not mine".
+  auto out = a.drain();
+  BOOST_REQUIRE(out.size() == 1U);
+  BOOST_TEST((out[0].to.id == id_at(0xb0)));
 }
 
 BOOST_AUTO_TEST_CASE(request_in_flight_to_a_node_the_ring_drops_is_rerouted_at_once) {
   TestNode a(0x80, 0x40, {0x90, 0xa0, 0x10});
   AnnounceResult_ r;
-  a.node.announce(announce_of(hash_at(0x95), 1), kT0, capture(r));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0xa0));
+  a.node.announce(announce_of(hash_at(0x95), 1), kT0, capture(r));  // to 0xa0, from the list
   BOOST_TEST(a.drain().size() == 1U);
   a.ring.succ = {node_at(0x90), node_at(0x10), node_at(0x20)};
   a.node.handle_ring_change(kT0 + Milliseconds(100));  // before the attempt timeout
   BOOST_TEST(a.node.counter("rerouted") == 1U);
-  BOOST_TEST(a.ring.lookups.size() == 2U);
+  BOOST_TEST(a.ring.lookups.size() == 1U);
   BOOST_TEST(!r.called);
 }
 
@@ -404,7 +450,7 @@ BOOST_AUTO_TEST_CASE(lookup_skipping_the_cached_owner_forgets_that_node) {
   std::vector<AnnounceResult_> rs(kKeys);
   for (std::uint8_t i = 0; i < kKeys; ++i) {
     a.node.announce(announce_of(hash_at(0x20, i + 1), i + 1), kT0, capture(rs[i]));
-    a.node.handle_lookup(kT0, a.ring.lookups[i].first, node_at(0x30));
+    a.node.handle_lookup(kT0, lookup_at(a, i), node_at(0x30));
   }
   a.drain();
   // Another lookup for the first key (its cache entry expired) names 0x38: the ring passed
@@ -425,14 +471,14 @@ BOOST_AUTO_TEST_CASE(failed_lookup_is_retried_after_a_wait) {
   TestNode owner(0x30, 0x10, {});
   AnnounceResult_ r;
   a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, std::nullopt);
+  a.node.handle_lookup(kT0, lookup_at(a, 0), std::nullopt);
   BOOST_TEST(!r.called);
   BOOST_TEST(a.node.counter("retry_waits") == 1U);
   const Duration wait = ClusterConfig{}.retry_backoff;
   BOOST_TEST((a.node.next_timeout() == kT0 + wait));
   a.node.handle_timeout(kT0 + wait);
   BOOST_REQUIRE(a.ring.lookups.size() == 2U);
-  a.node.handle_lookup(kT0 + wait, a.ring.lookups[1].first, owner.ring.me);
+  a.node.handle_lookup(kT0 + wait, lookup_at(a, 1), owner.ring.me);
   deliver(a, {{0x30, &owner}}, kT0 + wait);
   deliver(owner, {{0x80, &a}}, kT0 + wait);
   BOOST_TEST(r.ok.has_value());
@@ -443,7 +489,7 @@ BOOST_AUTO_TEST_CASE(failed_lookup_without_time_for_another_fails_with_no_owner)
   AnnounceResult_ r;
   a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
   const TimePoint late = kT0 + ClusterConfig{}.request_deadline - Milliseconds(50);
-  a.node.handle_lookup(late, a.ring.lookups[0].first, std::nullopt);
+  a.node.handle_lookup(late, lookup_at(a, 0), std::nullopt);
   BOOST_REQUIRE(r.called);
   BOOST_TEST(r.failure == std::string(ClusterNode::kNoOwnerReason));
 }
@@ -455,7 +501,7 @@ BOOST_AUTO_TEST_CASE(lookup_that_never_finishes_still_fails_at_the_deadline) {
   a.node.handle_timeout(kT0 + Seconds(2));
   BOOST_TEST(r.failure == std::string(ClusterNode::kTimeoutReason));
   // A late lookup result does nothing.
-  a.node.handle_lookup(kT0 + Seconds(3), a.ring.lookups[0].first, node_at(0x30));
+  a.node.handle_lookup(kT0 + Seconds(3), lookup_at(a, 0), node_at(0x30));
   BOOST_TEST(a.drain().empty());
 }
 
@@ -465,14 +511,14 @@ BOOST_AUTO_TEST_CASE(not_owner_answer_invalidates_and_looks_up_once_more) {
   TestNode owner(0x24, 0x10, {});
   AnnounceResult_ r;
   a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, stale.ring.me);
+  a.node.handle_lookup(kT0, lookup_at(a, 0), stale.ring.me);
   deliver(a, {{0x30, &stale}}, kT0);
   BOOST_TEST(stale.node.counter("not_owner_sent") == 1U);
   deliver(stale, {{0x80, &a}}, kT0);
   BOOST_TEST(!r.called);
   BOOST_TEST(a.node.counter("not_owner_retries") == 1U);
   BOOST_REQUIRE(a.ring.lookups.size() == 2U);
-  a.node.handle_lookup(kT0, a.ring.lookups[1].first, owner.ring.me);
+  a.node.handle_lookup(kT0, lookup_at(a, 1), owner.ring.me);
   deliver(a, {{0x24, &owner}}, kT0);
   deliver(owner, {{0x80, &a}}, kT0);
   BOOST_REQUIRE(r.ok.has_value());
@@ -522,7 +568,7 @@ BOOST_AUTO_TEST_CASE(not_mine_until_the_deadline_fails_with_the_moving_reason) {
   for (TimePoint t = kT0; !r.called && t <= deadline; t += Milliseconds(10)) {
     a.node.handle_timeout(t);
     while (answered < a.ring.lookups.size()) {
-      a.node.handle_lookup(t, a.ring.lookups[answered++].first, stale.ring.me);
+      a.node.handle_lookup(t, lookup_at(a, answered++), stale.ring.me);
       deliver(a, {{0x30, &stale}}, t);
       deliver(stale, {{0x80, &a}}, t);
     }
@@ -540,8 +586,8 @@ BOOST_AUTO_TEST_CASE(two_requests_to_one_owner_travel_in_one_message) {
   a.node.announce(announce_of(hash_at(0x20, 1), 1), kT0, capture(r1));
   a.node.announce(announce_of(hash_at(0x20, 2), 2), kT0, capture(r2));
   BOOST_REQUIRE(a.ring.lookups.size() == 2U);
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0x30));
-  a.node.handle_lookup(kT0, a.ring.lookups[1].first, node_at(0x30));
+  a.node.handle_lookup(kT0, lookup_at(a, 0), node_at(0x30));
+  a.node.handle_lookup(kT0, lookup_at(a, 1), node_at(0x30));
   auto out = a.drain();
   BOOST_REQUIRE(out.size() == 1U);
   auto batch = decode_as<ForwardBatch>(out[0].payload);
@@ -574,8 +620,8 @@ BOOST_AUTO_TEST_CASE(scrape_is_split_by_owner_and_merged_in_request_order) {
   a.node.scrape(req, kT0, [&](Expected<ScrapeResponse, std::string> r) { got = std::move(r); });
   BOOST_TEST(!got.has_value());
   BOOST_REQUIRE(a.ring.lookups.size() == 2U);
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, b.ring.me);
-  a.node.handle_lookup(kT0, a.ring.lookups[1].first, c.ring.me);
+  a.node.handle_lookup(kT0, lookup_at(a, 0), b.ring.me);
+  a.node.handle_lookup(kT0, lookup_at(a, 1), c.ring.me);
   BOOST_TEST(deliver(a, {{0x30, &b}, {0xC0, &c}}, kT0) == 2U);
   deliver(b, {{0x80, &a}}, kT0);
   BOOST_TEST(!got.has_value());
@@ -728,7 +774,7 @@ BOOST_AUTO_TEST_CASE(node_without_a_known_predecessor_refuses_forwarded_requests
   s.drain();
   AnnounceResult_ r;
   a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, s.ring.me);
+  a.node.handle_lookup(kT0, lookup_at(a, 0), s.ring.me);
   deliver(a, {{0x38, &s}}, kT0);
   BOOST_TEST(s.node.counter("not_owner_sent") == 1U);
   BOOST_TEST(s.owned.stats().torrents == 0U);
@@ -914,7 +960,7 @@ BOOST_AUTO_TEST_CASE(reply_from_another_node_than_asked_is_ignored) {
   TestNode a(0x80, 0x40, {});
   AnnounceResult_ r;
   a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(r));
-  a.node.handle_lookup(kT0, a.ring.lookups[0].first, node_at(0x30));
+  a.node.handle_lookup(kT0, lookup_at(a, 0), node_at(0x30));
   auto fw = decode_as<ForwardBatch>(a.drain().at(0).payload);
   ReplyBatch forged;
   AnnounceReply rep;
