@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/assert.hpp"
+#include "dht/ring_auth.hpp"
 
 namespace ringtracker::dht {
 namespace {
@@ -369,8 +370,9 @@ LookupId RingNode::start_lookup(TimePoint now, const NodeId& key) {
 }
 
 bool RingNode::send_app(TimePoint, const SocketAddress& to, std::string_view payload) {
-  // Room for the envelope (kind, txid, sender node) inside the message limit.
-  constexpr std::size_t kEnvelopeMax = 128;
+  // Room for the envelope (kind, txid, sender node) and the transport's authentication
+  // trailer inside one UDP datagram.
+  constexpr std::size_t kEnvelopeMax = 128 + RingAuth::kOverheadBytes;
   if (state_ == State::idle || state_ == State::left) {
     ++counters_.drops[static_cast<std::size_t>(DropReason::not_member)];
     return false;

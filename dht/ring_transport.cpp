@@ -3,12 +3,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/core_names.h>
-#include <openssl/hmac.h>
-#include <openssl/params.h>
-
 #include <cstring>
 
 #include "common/assert.hpp"
@@ -40,53 +34,20 @@ Expected<SocketAddress, std::string> RingTransport::open(const SocketAddress& bi
   return *bound;
 }
 
-namespace {
-
-/// Label that separates the ring key from other uses of the same cluster secret.
-constexpr std::string_view kRingKeyLabel = "ringtracker ring message key v1";
-
-/// HMAC-SHA256 of `bytes` under the key `ctx` was initialised with (re-initialised with the
-/// same key: no algorithm fetch or key schedule per datagram).
-bool tag(EVP_MAC_CTX* ctx, std::span<const std::uint8_t> bytes, std::uint8_t out[32]) {
-  std::size_t len = 0;
-  return EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1 &&
-         EVP_MAC_update(ctx, bytes.data(), bytes.size()) == 1 &&
-         EVP_MAC_final(ctx, out, &len, 32) == 1 && len == 32;
-}
-
-}  // namespace
-
 bool RingTransport::set_secrets(const std::vector<std::string>& secrets) {
-  keys_.clear();
-  for (const auto& secret : secrets) {
-    std::array<std::uint8_t, 32> key{};
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-              reinterpret_cast<const unsigned char*>(kRingKeyLabel.data()), kRingKeyLabel.size(),
-              key.data(), &len) ||
-        len != key.size())
-      return false;
-    if (!mac_) mac_.reset(EVP_MAC_fetch(nullptr, "HMAC", nullptr));
-    if (!mac_) return false;
-    MacCtxPtr ctx(EVP_MAC_CTX_new(mac_.get()));
-    char digest[] = "SHA256";
-    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
-                                 OSSL_PARAM_construct_end()};
-    if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1) return false;
-    keys_.push_back(std::move(ctx));
-  }
-  return true;
+  auth_.reset();
+  if (secrets.empty()) return true;
+  auth_ = RingAuth::make(secrets);
+  return auth_.has_value();
 }
 
 void RingTransport::send(const SocketAddress& to, std::span<const std::uint8_t> bytes) {
-  if (!keys_.empty()) {
-    std::uint8_t t[32];
-    if (!tag(keys_.front().get(), bytes, t)) {
+  if (auth_) {
+    out_.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if (!auth_->sign(bytes, out_)) {
       ++send_failures_;
       return;
     }
-    out_.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    out_.append(reinterpret_cast<const char*>(t), kTagBytes);
     bytes = {reinterpret_cast<const std::uint8_t*>(out_.data()), out_.size()};
   }
   sockaddr_storage ss;
@@ -128,25 +89,14 @@ void RingTransport::on_readable(evutil_socket_t, short, void* arg) noexcept {
       if (!from) continue;
       std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(self->buffer_.data()),
                                           static_cast<std::size_t>(n));
-      if (!self->keys_.empty()) {
-        // Check the tag before anything parses the bytes: unauthenticated input costs one HMAC.
-        bool ok = false;
-        if (bytes.size() > kTagBytes) {
-          auto body = bytes.first(bytes.size() - kTagBytes);
-          std::uint8_t t[32];
-          for (const auto& key : self->keys_) {
-            if (tag(key.get(), body, t) &&
-                CRYPTO_memcmp(t, bytes.data() + body.size(), kTagBytes) == 0) {
-              ok = true;
-              break;
-            }
-          }
-          bytes = body;
-        }
-        if (!ok) {
+      if (self->auth_) {
+        // Checked before anything parses the bytes: unauthenticated input costs one tag.
+        auto body = self->auth_->verify(bytes);
+        if (!body) {
           ++self->unauthenticated_drops_;
           continue;
         }
+        bytes = *body;
       }
       self->hooks_.on_datagram(Clock::now(), *from, bytes);
     }

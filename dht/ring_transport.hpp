@@ -4,11 +4,11 @@
 #pragma once
 
 #include <event2/event.h>
-#include <openssl/evp.h>
 
 #include <array>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 #include <span>
 #include <string>
@@ -16,6 +16,7 @@
 #include "common/clock.hpp"
 #include "common/expected.hpp"
 #include "common/net_address.hpp"
+#include "dht/ring_auth.hpp"
 
 namespace ringtracker::dht {
 
@@ -47,13 +48,12 @@ class RingTransport {
   void send(const SocketAddress& to, std::span<const std::uint8_t> bytes);
   /// (Re)arms the single timer for `when` (TimePoint::max() disarms it).
   void arm(TimePoint when);
-  /// Authenticates ring traffic with the cluster secrets: every datagram sent carries a
-  /// kTagBytes HMAC-SHA256 tag under the first secret's key; a datagram received is accepted
-  /// when its tag verifies under any secret's key (rotation with overlap), else dropped and
-  /// counted. No secrets = no tags (a trusted network). False when OpenSSL fails.
+  /// Authenticates ring traffic with the cluster secrets (RingAuth: a GMAC tag under the first
+  /// secret's key on every datagram sent; a datagram received is accepted when its tag verifies
+  /// under any secret's key, else dropped and counted). No secrets = no tags (a trusted
+  /// network). False when OpenSSL fails.
   bool set_secrets(const std::vector<std::string>& secrets);
 
-  static constexpr std::size_t kTagBytes = 16;  // 128-bit tag: forgery odds 2^-128 per try
   std::uint64_t unauthenticated_drops() const { return unauthenticated_drops_; }
 
   std::uint64_t send_failures() const { return send_failures_; }
@@ -73,16 +73,8 @@ class RingTransport {
   std::uint64_t send_failures_ = 0;
   std::uint64_t oversized_drops_ = 0;
   std::uint64_t unauthenticated_drops_ = 0;
-  struct MacFree {
-    void operator()(EVP_MAC* m) const { EVP_MAC_free(m); }
-  };
-  struct MacCtxFree {
-    void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
-  };
-  using MacCtxPtr = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
-  std::unique_ptr<EVP_MAC, MacFree> mac_;
-  std::vector<MacCtxPtr> keys_;  // one keyed HMAC-SHA256 context per secret, first = send key
-  std::string out_;  // datagram + tag, reused
+  std::optional<RingAuth> auth_;
+  std::string out_;  // datagram + nonce + tag, reused
 };
 
 }  // namespace ringtracker::dht
