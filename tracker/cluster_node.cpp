@@ -28,7 +28,7 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
   X(attempt_timeouts)    /* forwards unanswered in their attempt timeout: looked up again */   \
   X(retry_waits)         /* failed lookups and repeated "not mine" waited out, then retried */ \
   X(rerouted)            /* requests in flight moved off a node the ring dropped */            \
-  X(owner_cache_dropped) /* cache entries of suspected or dropped nodes */                     \
+  X(owner_cache_dropped) /* owner arcs of suspected or dropped nodes */                        \
   X(not_owner_retries)   /* "not mine" answers followed by a new lookup */                     \
   X(not_owner_failures)  /* "not mine" until the deadline: client told to retry */             \
   X(not_owner_sent)      /* forwarded requests this node refused as not owner */               \
@@ -258,44 +258,72 @@ std::uint32_t ClusterNode::add_item(Item item, TimePoint now) {
   return txid;
 }
 
+ClusterNode::Arcs::iterator ClusterNode::arc_of(const dht::NodeId& key) {
+  if (arcs_.empty()) return arcs_.end();
+  auto it = arcs_.lower_bound(key);  // the first owner at or after the key...
+  if (it == arcs_.end()) it = arcs_.begin();  // ...going round the circle
+  return dht::in_half_open(key, it->second.lower, it->first) ? it : arcs_.end();
+}
+
 std::optional<dht::NodeRef> ClusterNode::cached_owner(const InfoHash& h, TimePoint now) {
-  auto it = owner_cache_.find(h);
-  if (it == owner_cache_.end()) return std::nullopt;
+  auto it = arc_of(key_of(h));
+  if (it == arcs_.end()) return std::nullopt;
   const dht::NodeRef& owner = it->second.owner;
   // Checked lazily, per use: a node this ring window no longer lists has crashed or left,
   // whatever the entry's age (the ring usually notices long before the TTL ends).
   if (is_suspect(owner.id, now) || ring_dropped(owner.id)) {
-    owner_cache_.erase(it);
+    ++counters_->owner_cache_dropped;
+    arcs_.erase(it);
     return std::nullopt;
   }
-  // An expired entry stays until the lookup replaces it: handle_lookup() compares the two.
+  // An expired arc stays until a lookup replaces it: handle_lookup() compares the two.
   if (it->second.expires <= now) return std::nullopt;
   return owner;
 }
 
-std::optional<dht::NodeRef> ClusterNode::successor_owner(const InfoHash& h, TimePoint now) const {
+std::optional<ClusterNode::Arc> ClusterNode::successor_arc(const InfoHash& h,
+                                                           TimePoint now) const {
   // succ[i] owns (succ[i-1], succ[i]] as far as this node knows: the exact answer a lookup
   // would verify, without the round trips. A node that joined in between answers "not mine"
   // and the request is looked up.
   const dht::NodeId key = key_of(h);
   dht::NodeId from = ring_.self().id;
-  for (const auto& s : ring_.successors()) {
+  for (const auto& s : window_succs_) {
     if (dht::in_half_open(key, from, s.id)) {
       if (is_suspect(s.id, now)) return std::nullopt;
-      return s;
+      return Arc{from, s, now + config_.owner_cache_ttl};
     }
     from = s.id;
   }
   return std::nullopt;
 }
 
-void ClusterNode::remember_owner(const InfoHash& h, const dht::NodeRef& owner, TimePoint now) {
-  if (owner_cache_.size() >= config_.owner_cache_max) {
-    // Drop expired entries first; if none, forget everything (entries are only hints).
-    std::erase_if(owner_cache_, [&](const auto& e) { return e.second.expires <= now; });
-    if (owner_cache_.size() >= config_.owner_cache_max) owner_cache_.clear();
+void ClusterNode::remember_arc(const dht::NodeId& lower, const dht::NodeRef& owner,
+                               TimePoint now) {
+  if (owner.id == lower) return;  // names no key
+  auto same = arcs_.find(owner.id);
+  dht::NodeId from = lower;
+  if (same != arcs_.end() && same->second.expires > now &&
+      same->second.owner.address == owner.address &&
+      dht::NodeId::distance(same->second.lower, owner.id) > dht::NodeId::distance(lower, owner.id))
+    from = same->second.lower;  // both say no node lies in their arc: keep the wider one
+  // Owners inside (from, owner) contradict the new arc (no node lies there): gone or stale.
+  for (auto it = arcs_.upper_bound(from); !arcs_.empty();) {
+    if (it == arcs_.end()) it = arcs_.begin();
+    if (!dht::in_open(it->first, from, owner.id)) break;
+    it = arcs_.erase(it);
   }
-  owner_cache_[h] = CacheEntry{owner, now + config_.owner_cache_ttl};
+  if (arcs_.size() >= config_.owner_cache_max) {
+    // Drop expired arcs first; if none, forget everything (arcs are only hints).
+    std::erase_if(arcs_, [&](const auto& e) { return e.second.expires <= now; });
+    if (arcs_.size() >= config_.owner_cache_max) arcs_.clear();
+  }
+  arcs_[owner.id] = Arc{from, owner, now + config_.owner_cache_ttl};
+  // The next owner's arc cannot reach past this owner any more.
+  auto next = arcs_.upper_bound(owner.id);
+  if (next == arcs_.end()) next = arcs_.begin();
+  if (next->first != owner.id && dht::in_open(owner.id, next->second.lower, next->first))
+    next->second.lower = owner.id;
 }
 
 bool ClusterNode::ring_dropped(const dht::NodeId& id) const {
@@ -311,10 +339,7 @@ bool ClusterNode::ring_dropped(const dht::NodeId& id) const {
                       [&](const dht::NodeRef& n) { return n.id == id; });
 }
 
-void ClusterNode::forget_owner(dht::NodeId id) {
-  counters_->owner_cache_dropped +=
-      std::erase_if(owner_cache_, [&](const auto& e) { return e.second.owner.id == id; });
-}
+void ClusterNode::forget_owner(dht::NodeId id) { counters_->owner_cache_dropped += arcs_.erase(id); }
 
 Duration ClusterNode::attempt_timeout(const dht::NodeRef& to) const {
   return std::clamp(ring_.rto_for(to.id), config_.attempt_timeout_min, config_.attempt_timeout_max);
@@ -389,10 +414,10 @@ void ClusterNode::route_remote(TimePoint now, std::uint32_t txid, bool use_cache
       return;
     }
     ++counters_->owner_cache_misses;
-    if (auto owner = successor_owner(key, now)) {
+    if (auto arc = successor_arc(key, now)) {
       ++counters_->owner_guesses;
-      remember_owner(key, *owner, now);
-      on_owner(now, txid, *owner);
+      remember_arc(arc->lower, arc->owner, now);
+      on_owner(now, txid, arc->owner);
       return;
     }
   }
@@ -429,16 +454,17 @@ void ClusterNode::handle_lookup(TimePoint now, dht::LookupId id,
   }
   // The ring heard from the owner it names during the lookup: not silent (any more).
   unsuspect(owner->id);
-  auto old = owner_cache_.find(key);
-  if (old != owner_cache_.end()) {
+  auto old = arc_of(key_of(key));
+  if (old != arcs_.end()) {
     const dht::NodeId was = old->second.owner.id;  // a copy: suspect() erases the entry
     // The cached owner lies between the key and the new owner, yet the ring passed it over:
     // it is no longer a member (a node that joined before the key would be named instead).
     if (was != owner->id && (was == key_of(key) || dht::in_open(was, key_of(key), owner->id)))
       suspect(was, now);
   }
+  // The owner of a key k is the first node at or after k: no node lies in [k, owner).
   if (!same_node(*owner, ring_.self()) && !ring_dropped(owner->id))
-    remember_owner(key, *owner, now);
+    remember_arc(dht::NodeId::distance(dht::NodeId::pow2(0), key_of(key)), *owner, now);
   for (auto txid : txids) on_owner(now, txid, *owner);
 }
 
@@ -727,7 +753,9 @@ void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& 
     return &it->second;
   };
   auto not_owner = [&](std::uint32_t txid, Item& item) {
-    owner_cache_.erase(item.key);
+    // Its arc is wrong somewhere (a node joined inside it): dropped, learned again.
+    if (auto arc = arc_of(key_of(item.key)); arc != arcs_.end() && arc->first == item.sent_to->id)
+      arcs_.erase(arc);
     item.sent_to.reset();
     set_wake(txid, item, TimePoint::max());
     if (item.not_owner_retries++ == 0) {

@@ -123,7 +123,7 @@ struct ClusterConfig {
   /// Payloads waiting in poll_app(); more are dropped and counted (the ring repairs them:
   /// requests time out, sync re-sends swarms).
   std::size_t outbox_max = 4096;
-  /// Info-hash -> owner entries remembered, and for how long.
+  /// Owner arcs remembered (one per ring node known; cleared when full), and for how long.
   std::size_t owner_cache_max = 65536;
   Duration owner_cache_ttl = Seconds(30);
   /// Announces buffered for the replicas between two replication ticks; reaching it flushes
@@ -281,10 +281,15 @@ class ClusterNode final : public RequestHandler {
     TimePoint resend_at;
   };
   using UnackedKey = std::pair<std::uint32_t, dht::NodeId>;  // (txid, replica)
-  struct CacheEntry {
+  /// The owner cache holds arcs of the ring, not keys: (lower, owner.id] is owned by `owner`
+  /// as far as this node learned. A ring of N nodes needs at most N entries however many
+  /// swarms it serves, and one lookup serves every key of its arc.
+  struct Arc {
+    dht::NodeId lower;  // exclusive
     dht::NodeRef owner;
     TimePoint expires;
   };
+  using Arcs = std::map<dht::NodeId, Arc>;  // by owner id: the arc's inclusive upper end
   struct Counters;
   struct HashOf {
     std::size_t operator()(const InfoHash& h) const;
@@ -318,9 +323,12 @@ class ClusterNode final : public RequestHandler {
   void complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r);
   void fail_item(std::uint32_t txid, std::string_view reason);
   std::optional<dht::NodeRef> cached_owner(const InfoHash& h, TimePoint now);
-  /// The owner the successor list names for `h` (nullopt: beyond the list, or suspected).
-  std::optional<dht::NodeRef> successor_owner(const InfoHash& h, TimePoint now) const;
-  void remember_owner(const InfoHash& h, const dht::NodeRef& owner, TimePoint now);
+  /// The arc of the successor list holding `h` (nullopt: beyond the list, or suspected).
+  std::optional<Arc> successor_arc(const InfoHash& h, TimePoint now) const;
+  /// Caches (lower, owner]; arcs of other owners that it contradicts are dropped.
+  void remember_arc(const dht::NodeId& lower, const dht::NodeRef& owner, TimePoint now);
+  /// The arc holding `key`, expired or not; arcs_.end() if none.
+  Arcs::iterator arc_of(const dht::NodeId& key);
   /// Marks `id` suspect; the first time (or after it expired) also forgets its cache entries.
   void suspect(dht::NodeId id, TimePoint now);
   void unsuspect(const dht::NodeId& id);
@@ -399,7 +407,7 @@ class ClusterNode final : public RequestHandler {
   std::unordered_map<dht::LookupId, InfoHash> lookups_;
   std::unordered_map<InfoHash, std::pair<dht::LookupId, std::vector<std::uint32_t>>, HashOf>
       lookup_waiters_;
-  std::unordered_map<InfoHash, CacheEntry, HashOf> owner_cache_;
+  Arcs arcs_;
   std::vector<std::pair<dht::NodeId, TimePoint>> suspects_;
 
   // Outgoing.

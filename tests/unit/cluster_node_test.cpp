@@ -443,27 +443,52 @@ BOOST_AUTO_TEST_CASE(request_in_flight_to_a_node_the_ring_drops_is_rerouted_at_o
   BOOST_TEST(!r.called);
 }
 
-BOOST_AUTO_TEST_CASE(lookup_skipping_the_cached_owner_forgets_that_node) {
+BOOST_AUTO_TEST_CASE(one_lookup_serves_every_key_of_the_owners_arc) {
   TestNode a(0x80, 0x40, {0x90});
-  // Several entries point at 0x30 (the erase pass must not read the entry it just removed).
+  AnnounceResult_ r1;
+  a.node.announce(announce_of(hash_at(0x20, 5), 1), kT0, capture(r1));
+  a.node.handle_lookup(kT0, lookup_at(a, 0), node_at(0x30));  // no node in [0x20..05, 0x30)
+  // Keys between the looked-up key and the owner need no lookup; keys before it do (a node
+  // may lie between them and the looked-up key).
   constexpr std::uint8_t kKeys = 12;
   std::vector<AnnounceResult_> rs(kKeys);
-  for (std::uint8_t i = 0; i < kKeys; ++i) {
-    a.node.announce(announce_of(hash_at(0x20, i + 1), i + 1), kT0, capture(rs[i]));
-    a.node.handle_lookup(kT0, lookup_at(a, i), node_at(0x30));
-  }
+  for (std::uint8_t i = 0; i < kKeys; ++i)
+    a.node.announce(announce_of(hash_at(0x21 + i), 10 + i), kT0, capture(rs[i]));
+  BOOST_TEST(a.ring.lookups.size() == 1U);
+  BOOST_TEST(a.node.counter("owner_cache_hits") == kKeys);
+  AnnounceResult_ before;
+  a.node.announce(announce_of(hash_at(0x20, 4), 50), kT0, capture(before));
+  BOOST_REQUIRE(a.ring.lookups.size() == 2U);
+  // Its answer widens the arc: (0x20..03, 0x30] now, and 0x20..04 hits.
+  a.node.handle_lookup(kT0, lookup_at(a, 1), node_at(0x30));
+  AnnounceResult_ again;
+  a.node.announce(announce_of(hash_at(0x20, 4), 51), kT0, capture(again));
+  BOOST_TEST(a.ring.lookups.size() == 2U);
+  auto out = a.drain();
+  BOOST_REQUIRE(!out.empty());
+  for (const auto& t : out) BOOST_TEST((t.to.id == id_at(0x30)));
+}
+
+BOOST_AUTO_TEST_CASE(lookup_skipping_the_cached_owner_forgets_that_node) {
+  TestNode a(0x80, 0x40, {0x90});
+  AnnounceResult_ r1, r2;
+  a.node.announce(announce_of(hash_at(0x20, 1), 1), kT0, capture(r1));
+  a.node.handle_lookup(kT0, lookup_at(a, 0), node_at(0x30));
   a.drain();
-  // Another lookup for the first key (its cache entry expired) names 0x38: the ring passed
-  // over 0x30, which lies between the key and 0x38. Every entry pointing at 0x30 goes with it.
+  // Another lookup for the key (its arc expired) names 0x38: the ring passed over 0x30, which
+  // lies between the key and 0x38. 0x30 is suspected and its arc dropped.
   const TimePoint t = kT0 + ClusterConfig{}.owner_cache_ttl;
-  AnnounceResult_ r3;
-  a.node.announce(announce_of(hash_at(0x20, 1), 100), t, capture(r3));
-  BOOST_REQUIRE(a.ring.lookups.size() == kKeys + 1U);
+  a.node.announce(announce_of(hash_at(0x20, 1), 100), t, capture(r2));
+  BOOST_REQUIRE(a.ring.lookups.size() == 2U);
   a.node.handle_lookup(t, a.ring.lookups.back().first, node_at(0x38));
-  BOOST_TEST(a.node.counter("owner_cache_dropped") == kKeys);
-  AnnounceResult_ r4;
-  a.node.announce(announce_of(hash_at(0x20, 2), 101), t, capture(r4));
-  BOOST_TEST(a.ring.lookups.size() == kKeys + 2U);
+  BOOST_TEST(a.node.counter("owner_cache_dropped") == 1U);
+  // The new arc (0x20..00, 0x38] took 0x30's place: a key just below 0x30 goes to 0x38.
+  AnnounceResult_ r3;
+  a.node.announce(announce_of(hash_at(0x2f), 101), t, capture(r3));
+  BOOST_TEST(a.ring.lookups.size() == 2U);
+  auto out = a.drain();
+  BOOST_REQUIRE(out.size() == 1U);
+  BOOST_TEST((out[0].to.id == id_at(0x38)));
 }
 
 BOOST_AUTO_TEST_CASE(failed_lookup_is_retried_after_a_wait) {
