@@ -527,7 +527,7 @@ void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::ui
   if (open->bytes >= ClusterLimits::kBatchBytesTarget ||
       open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
     ++counters_->forward_messages;
-    send(open->to, open->batch);
+    send(open->to, std::move(open->batch));
     open_forwards_.erase(open);
   }
 }
@@ -716,7 +716,7 @@ void ClusterNode::add_reply(const dht::NodeRef& to, AnnounceReply r) {
   const std::size_t bytes = encoded_bytes_max(r);
   if (open->bytes + bytes > ClusterLimits::kPayloadBytesMax ||
       open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
-    send(open->to, open->batch);
+    send(open->to, std::move(open->batch));
     open->batch = {};
     open->bytes = kEnvelopeBytesMax;
   }
@@ -734,7 +734,7 @@ void ClusterNode::add_reply(const dht::NodeRef& to, ScrapeReply r) {
   const std::size_t bytes = encoded_bytes_max(r);
   if (open->bytes + bytes > ClusterLimits::kPayloadBytesMax ||
       open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
-    send(open->to, open->batch);
+    send(open->to, std::move(open->batch));
     open->batch = {};
     open->bytes = kEnvelopeBytesMax;
   }
@@ -1428,10 +1428,10 @@ void ClusterNode::send_payload(const dht::NodeRef& to, std::string payload) {
 void ClusterNode::flush_open() {
   for (auto& o : open_forwards_) {
     ++counters_->forward_messages;
-    send(o.to, o.batch);
+    send(o.to, std::move(o.batch));
   }
   open_forwards_.clear();
-  for (auto& o : open_replies_) send(o.to, o.batch);
+  for (auto& o : open_replies_) send(o.to, std::move(o.batch));
   open_replies_.clear();
 }
 
