@@ -10,4 +10,5 @@ using TimePoint = Clock::time_point;
 using Duration = Clock::duration;
 using Seconds = std::chrono::seconds;
 using Milliseconds = std::chrono::milliseconds;
+using Microseconds = std::chrono::microseconds;
 }  // namespace ringtracker

@@ -507,7 +507,7 @@ void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::ui
   auto open = std::find_if(open_forwards_.begin(), open_forwards_.end(),
                            [&](const OpenForward& o) { return same_node(o.to, to); });
   if (open == open_forwards_.end()) {
-    open_forwards_.push_back(OpenForward{to, {}, kEnvelopeBytesMax});
+    open_forwards_.push_back(OpenForward{to, {}, kEnvelopeBytesMax, now});
     open = std::prev(open_forwards_.end());
   }
   std::size_t bytes;
@@ -710,7 +710,7 @@ void ClusterNode::add_reply(const dht::NodeRef& to, AnnounceReply r) {
   auto open = std::find_if(open_replies_.begin(), open_replies_.end(),
                            [&](const OpenReply& o) { return same_node(o.to, to); });
   if (open == open_replies_.end()) {
-    open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax});
+    open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax, last_now_});
     open = std::prev(open_replies_.end());
   }
   const std::size_t bytes = encoded_bytes_max(r);
@@ -728,7 +728,7 @@ void ClusterNode::add_reply(const dht::NodeRef& to, ScrapeReply r) {
   auto open = std::find_if(open_replies_.begin(), open_replies_.end(),
                            [&](const OpenReply& o) { return same_node(o.to, to); });
   if (open == open_replies_.end()) {
-    open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax});
+    open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax, last_now_});
     open = std::prev(open_replies_.end());
   }
   const std::size_t bytes = encoded_bytes_max(r);
@@ -1405,6 +1405,10 @@ TimePoint ClusterNode::next_timeout() const {
   t = std::min(t, next_housekeeping_);
   if (leaving_ && !handoff_acked_) t = std::min(t, handoff_deadline_);
   if (!moves_.empty() || (!transfers_.empty() && outbox_has_room())) t = std::min(t, last_now_);
+  if (config_.batch_linger > Duration::zero()) {  // else poll_app() sends them all, always
+    for (const auto& o : open_forwards_) t = std::min(t, o.opened + config_.batch_linger);
+    for (const auto& o : open_replies_) t = std::min(t, o.opened + config_.batch_linger);
+  }
   return t;
 }
 
@@ -1425,14 +1429,28 @@ void ClusterNode::send_payload(const dht::NodeRef& to, std::string payload) {
   outbox_.push_back(AppTransmit{to, std::move(payload)});
 }
 
+namespace {
+/// A lingering batch with this many items goes at once: waiting would add latency for little.
+constexpr std::size_t kLingerItemsEnough = 32;
+}  // namespace
+
+bool ClusterNode::batch_due(TimePoint opened, std::size_t items) const {
+  return config_.batch_linger <= Duration::zero() || items >= kLingerItemsEnough ||
+         last_now_ >= opened + config_.batch_linger;
+}
+
 void ClusterNode::flush_open() {
-  for (auto& o : open_forwards_) {
+  std::erase_if(open_forwards_, [&](OpenForward& o) {
+    if (!batch_due(o.opened, o.batch.announces.size() + o.batch.scrapes.size())) return false;
     ++counters_->forward_messages;
     send(o.to, std::move(o.batch));
-  }
-  open_forwards_.clear();
-  for (auto& o : open_replies_) send(o.to, std::move(o.batch));
-  open_replies_.clear();
+    return true;
+  });
+  std::erase_if(open_replies_, [&](OpenReply& o) {
+    if (!batch_due(o.opened, o.batch.announces.size() + o.batch.scrapes.size())) return false;
+    send(o.to, std::move(o.batch));
+    return true;
+  });
 }
 
 std::optional<AppTransmit> ClusterNode::poll_app() {

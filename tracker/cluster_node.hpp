@@ -92,21 +92,25 @@ struct ClusterConfig {
   std::size_t replicas = 3;
   /// A request not answered by the ring within this is failed with kTimeoutReason. Below the
   /// usual client timeouts (HTTP 15 s, BEP 15 first retry 15 s) and above a few ring RTTs.
-  Duration request_deadline = Milliseconds(1500);
+  Duration request_deadline = Config::kRequestDeadlineDefault;
   /// One forward to an owner waits the ring's RTO towards it, clamped to these bounds, before
   /// the owner is suspected, its cache entries dropped, and the request looked up and sent
   /// again. The maximum leaves a 1.5 s deadline room for a lookup and two more attempts; the
   /// minimum is the ring's own RTO floor (an owner never gets less than a ring ping does).
-  Duration attempt_timeout_min = Milliseconds(200);
-  Duration attempt_timeout_max = Milliseconds(400);
+  Duration attempt_timeout_min = Config::kAttemptTimeoutMinDefault;
+  Duration attempt_timeout_max = Config::kAttemptTimeoutMaxDefault;
   /// Wait before asking again after a failed lookup or a repeated "not mine" (the new owner
   /// has not noticed its predecessor's death yet, or the ring is still repairing): about one
   /// ring RTT, so a request during failure detection is retried several times in its deadline.
-  Duration retry_backoff = Milliseconds(100);
+  Duration retry_backoff = Config::kRetryBackoffDefault;
+  /// A forward or reply batch with few items waits up to this long for more before it is sent
+  /// (0: sent at the end of every event-loop pass). Under load, with many small passes, a
+  /// fraction of a millisecond turns one datagram per request into one per dozens.
+  Duration batch_linger = Config::kBatchLingerDefault;
   /// Announce deltas are batched per owner and sent this often.
-  Duration replicate_period = Milliseconds(100);
+  Duration replicate_period = Config::kReplicatePeriodDefault;
   /// Every owned swarm is re-pushed to the replicas this often (repairs lost deltas).
-  Duration sync_period = Seconds(30);
+  Duration sync_period = Config::kSyncPeriodDefault;
   /// A replica not refreshed (by delta or sync) for this long is no longer ours: dropped.
   /// Must exceed sync_period by a margin for loss.
   Duration replica_grace = Seconds(120);
@@ -240,11 +244,13 @@ class ClusterNode final : public RequestHandler {
     dht::NodeRef to;
     ForwardBatch batch;
     std::size_t bytes = 0;
+    TimePoint opened;
   };
   struct OpenReply {
     dht::NodeRef to;
     ReplyBatch batch;
     std::size_t bytes = 0;
+    TimePoint opened;
   };
   /// A stream of swarms to some nodes, a bounded slice per tick.
   struct Transfer {
@@ -373,7 +379,9 @@ class ClusterNode final : public RequestHandler {
   void resend_deltas(TimePoint now);
   void send(const dht::NodeRef& to, const ClusterMessage& m);
   void send_payload(const dht::NodeRef& to, std::string payload);
+  /// Sends the open batches that are due (all of them without a linger).
   void flush_open();
+  bool batch_due(TimePoint opened, std::size_t items) const;
   bool outbox_has_room() const { return outbox_.size() < config_.outbox_max / 2; }
 
   ClusterConfig config_;

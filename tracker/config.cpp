@@ -37,11 +37,16 @@ struct Reader {
       return fail(s, k, "must be in " + std::to_string(lo) + ".." + std::to_string(hi));
     out = static_cast<T>(*v);
   }
-  void seconds(std::string_view s, std::string_view k, std::chrono::seconds& out, std::int64_t lo,
-               std::int64_t hi) {
+  template <class Rep, class Period>
+  void duration(std::string_view s, std::string_view k, std::chrono::duration<Rep, Period>& out,
+                std::int64_t lo, std::int64_t hi) {
     std::int64_t v = out.count();
     integer(s, k, v, lo, hi);
-    out = std::chrono::seconds(v);
+    out = std::chrono::duration<Rep, Period>(v);
+  }
+  void seconds(std::string_view s, std::string_view k, std::chrono::seconds& out, std::int64_t lo,
+               std::int64_t hi) {
+    duration(s, k, out, lo, hi);
   }
   void boolean(std::string_view s, std::string_view k, bool& out) {
     auto* n = get(s, k);
@@ -94,6 +99,10 @@ Expected<void, std::string> Config::validate() {
   if (access_mode != AccessMode::off && access_file.empty())
     return Unexpected(std::string("access.mode needs access.file"));
   if (replicas == 0) return Unexpected(std::string("cluster.replicas must be >= 1"));
+  if (attempt_timeout_min > attempt_timeout_max)
+    return Unexpected(std::string("cluster.attempt_timeout_min_ms must not exceed attempt_timeout_max_ms"));
+  if (request_deadline <= attempt_timeout_max)
+    return Unexpected(std::string("cluster.request_deadline_ms must exceed attempt_timeout_max_ms"));
   return {};
 }
 
@@ -147,6 +156,14 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   std::int64_t seed_check_ms = cfg.seed_check_period.count();
   r.integer("cluster", "seed_check_period_ms", seed_check_ms, 100, 3'600'000);
   cfg.seed_check_period = std::chrono::milliseconds(seed_check_ms);
+  r.duration("cluster", "request_deadline_ms", cfg.request_deadline, 100, 60'000);
+  r.duration("cluster", "attempt_timeout_min_ms", cfg.attempt_timeout_min, 10, 30'000);
+  r.duration("cluster", "attempt_timeout_max_ms", cfg.attempt_timeout_max, 10, 30'000);
+  r.duration("cluster", "retry_backoff_ms", cfg.retry_backoff, 1, 10'000);
+  r.duration("cluster", "replicate_period_ms", cfg.replicate_period, 10, 10'000);
+  // The replica store forgets swarms not refreshed for 120 s: syncs must come well before.
+  r.duration("cluster", "sync_period_s", cfg.sync_period, 5, 60);
+  r.duration("cluster", "batch_linger_us", cfg.batch_linger, 0, 10'000);
 
   std::string mode = "off";
   r.string("access", "mode", mode);

@@ -59,6 +59,22 @@ struct Config {
   static constexpr std::chrono::milliseconds kSeedCheckPeriodDefault{60000};
   std::chrono::milliseconds seed_check_period = kSeedCheckPeriodDefault;
 
+  /// The data layer's timings (ClusterConfig takes its defaults from these).
+  static constexpr std::chrono::milliseconds kRequestDeadlineDefault{1500};
+  static constexpr std::chrono::milliseconds kAttemptTimeoutMinDefault{200};
+  static constexpr std::chrono::milliseconds kAttemptTimeoutMaxDefault{400};
+  static constexpr std::chrono::milliseconds kRetryBackoffDefault{100};
+  static constexpr std::chrono::milliseconds kReplicatePeriodDefault{100};
+  static constexpr std::chrono::seconds kSyncPeriodDefault{30};
+  static constexpr std::chrono::microseconds kBatchLingerDefault{0};
+  std::chrono::milliseconds request_deadline = kRequestDeadlineDefault;
+  std::chrono::milliseconds attempt_timeout_min = kAttemptTimeoutMinDefault;
+  std::chrono::milliseconds attempt_timeout_max = kAttemptTimeoutMaxDefault;
+  std::chrono::milliseconds retry_backoff = kRetryBackoffDefault;
+  std::chrono::milliseconds replicate_period = kReplicatePeriodDefault;
+  std::chrono::seconds sync_period = kSyncPeriodDefault;
+  std::chrono::microseconds batch_linger = kBatchLingerDefault;
+
   AccessMode access_mode = AccessMode::off;
   std::string access_file;
 

@@ -396,6 +396,13 @@ int main(int argc, char** argv) {
     tr::ClusterConfig cc;
     cc.replicas = d.cfg.replicas;
     cc.peer_ttl = d.cfg.limits.peer_ttl;
+    cc.request_deadline = d.cfg.request_deadline;
+    cc.attempt_timeout_min = d.cfg.attempt_timeout_min;
+    cc.attempt_timeout_max = d.cfg.attempt_timeout_max;
+    cc.retry_backoff = d.cfg.retry_backoff;
+    cc.replicate_period = d.cfg.replicate_period;
+    cc.sync_period = d.cfg.sync_period;
+    cc.batch_linger = d.cfg.batch_linger;
     d.cluster = std::make_unique<tr::ClusterNode>(cc, *d.ring_view, *d.service, *d.replica_store);
     d.pump_event.reset(event_new(
         d.base.get(), -1, 0,

@@ -214,6 +214,34 @@ BOOST_AUTO_TEST_CASE(forwarded_announce_is_answered_with_the_owners_peers) {
   BOOST_TEST(a.node.pending_count() == 0U);
 }
 
+BOOST_AUTO_TEST_CASE(batch_linger_holds_a_small_batch_until_due_and_a_full_one_not_at_all) {
+  ClusterConfig cc;
+  cc.batch_linger = Microseconds(500);
+  TestNode a(0x80, 0x40, {0x90, 0xa0}, cc);
+  TestNode owner(0xa0, 0x90, {0x10}, cc);
+  AnnounceResult_ r;
+  a.node.announce(announce_of(hash_at(0x95), 1), kT0, capture(r));
+  BOOST_TEST(a.drain().empty());  // waits for company
+  BOOST_TEST((a.node.next_timeout() == kT0 + Microseconds(500)));
+  a.node.handle_timeout(kT0 + Microseconds(499));
+  BOOST_TEST(a.drain().empty());
+  a.node.handle_timeout(kT0 + Microseconds(500));
+  BOOST_TEST(deliver(a, {{0xa0, &owner}}, kT0 + Microseconds(500)) == 1U);
+  // The owner's reply lingers the same way.
+  BOOST_TEST(owner.drain().empty());
+  owner.node.handle_timeout(kT0 + Microseconds(1000));
+  BOOST_TEST(deliver(owner, {{0x80, &a}}, kT0 + Microseconds(1000)) == 1U);
+  BOOST_REQUIRE(r.ok.has_value());
+  // Enough requests for one owner go at once, in one datagram.
+  std::vector<AnnounceResult_> rs(32);
+  for (std::uint8_t i = 0; i < 32; ++i)
+    a.node.announce(announce_of(hash_at(0x91 + (i % 8), i), 2 + i), kT0 + Seconds(1),
+                    capture(rs[i]));
+  auto out = a.drain();
+  BOOST_REQUIRE(out.size() == 1U);
+  BOOST_TEST(decode_as<ForwardBatch>(out[0].payload).announces.size() == 32U);
+}
+
 BOOST_AUTO_TEST_CASE(second_request_uses_the_owner_cache) {
   TestNode a(0x80, 0x40, {});
   TestNode b(0x30, 0x10, {});

@@ -94,3 +94,47 @@ BOOST_AUTO_TEST_CASE(validate_refuses_access_mode_without_file) {
   cfg.access_mode = AccessMode::allow;
   BOOST_TEST(!cfg.validate().has_value());
 }
+
+BOOST_AUTO_TEST_CASE(cluster_timings_are_read_and_checked) {
+  {
+    TempFile f(
+        "[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nrequest_deadline_ms = 3000\n"
+        "attempt_timeout_min_ms = 50\nattempt_timeout_max_ms = 800\nretry_backoff_ms = 20\n"
+        "replicate_period_ms = 250\nsync_period_s = 10\nbatch_linger_us = 300\n");
+    Config cfg;
+    auto r = load_config_file(f.path, cfg);
+    BOOST_REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error()));
+    BOOST_TEST(cfg.request_deadline.count() == 3000);
+    BOOST_TEST(cfg.attempt_timeout_min.count() == 50);
+    BOOST_TEST(cfg.attempt_timeout_max.count() == 800);
+    BOOST_TEST(cfg.retry_backoff.count() == 20);
+    BOOST_TEST(cfg.replicate_period.count() == 250);
+    BOOST_TEST(cfg.sync_period.count() == 10);
+    BOOST_TEST(cfg.batch_linger.count() == 300);
+    BOOST_TEST(cfg.validate().has_value());
+  }
+  {
+    // A sync period past the replica grace would let replicas be dropped between two syncs.
+    TempFile f("[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nsync_period_s = 600\n");
+    Config cfg;
+    auto r = load_config_file(f.path, cfg);
+    BOOST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().find("cluster.sync_period_s") != std::string::npos);
+  }
+  {
+    TempFile f(
+        "[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nattempt_timeout_min_ms = 500\n"
+        "attempt_timeout_max_ms = 300\n");
+    Config cfg;
+    BOOST_REQUIRE(load_config_file(f.path, cfg).has_value());
+    auto v = cfg.validate();
+    BOOST_REQUIRE(!v.has_value());
+    BOOST_TEST(v.error().find("attempt_timeout_min_ms") != std::string::npos);
+  }
+  {
+    TempFile f("[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nrequest_deadline_ms = 400\n");
+    Config cfg;
+    BOOST_REQUIRE(load_config_file(f.path, cfg).has_value());
+    BOOST_TEST(!cfg.validate().has_value());  // no room for a second attempt
+  }
+}
