@@ -211,21 +211,10 @@ load() {
       --numwant "$NUMWANT" "$@"
 }
 
-# spread SECONDS: three generators at once, one per ring node, each a third of the window and of
-# the peers, on separate source addresses so every peer stays unique.
+# spread SECONDS: the same generator and window, its sockets (clients) spread over the three
+# ring nodes round-robin.
 spread() {
-  local secs=$1 i=0 node out=()
-  for node in "$udp_r1" "$udp_r2" "$udp_r3"; do
-    load "$node" "$secs" --window $((WINDOW / 3)) --sockets $((SOCKETS / 3 + 1)) \
-        --peers $((PEERS / 3)) --source-base "127.0.$((i + 1)).1" --seed $((i + 1)) \
-        --max-swarm "$PEERS" >"$tmp/spread.$i" 2>>"$tmp/load.err" &
-    out+=($!)
-    i=$((i + 1))
-  done
-  local rc=0
-  for i in "${out[@]}"; do wait "$i" || rc=$?; done
-  cat "$tmp"/spread.*
-  return "$rc"
+  load "$udp_r1" "$1" --target "$udp_r2" --target "$udp_r3"
 }
 
 echo "# ring_compare.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -r), $(nproc) cores," \

@@ -195,9 +195,11 @@ class LatencyHistogram {
   std::uint64_t count_ = 0;
 };
 
+/// --target may be repeated (clients spread over several tracker nodes), up to this many times.
+constexpr std::size_t kTargetsMax = 64;
+
 struct Options {
-  sockaddr_in target{};
-  bool has_target = false;
+  std::vector<sockaddr_in> targets;  // socket s talks to targets[s % size]
   double duration_s = 10;
   std::uint32_t torrents = 10'000;
   std::uint64_t peers = 100'000;
@@ -223,7 +225,8 @@ struct Options {
 
 void usage(std::FILE* out) {
   std::fputs(
-      "usage: udp_load --target IP:PORT [options]\n"
+      "usage: udp_load --target IP:PORT [--target IP:PORT...] [options]\n"
+      "  --target IP:PORT    tracker; repeated: socket i talks to target i mod count\n"
       "  --duration S        seconds of load (default 10; ignored with --load)\n"
       "  --torrents N        number of torrents (default 10000)\n"
       "  --peers N           number of simulated peers (default 100000)\n"
@@ -361,8 +364,9 @@ int parse_options(int argc, char** argv, Options& o) {
       if (ok) dst = static_cast<std::uint32_t>(n);
     };
     if (flag("--target")) {
-      ok = parse_ipv4_endpoint(value, o.target);
-      o.has_target = ok;
+      sockaddr_in t{};
+      ok = parse_ipv4_endpoint(value, t) && o.targets.size() < kTargetsMax;
+      if (ok) o.targets.push_back(t);
     } else if (flag("--duration")) {
       ok = parse_double(value, o.duration_s) && o.duration_s > 0 && o.duration_s <= kDurationMax;
     } else if (flag("--torrents")) {
@@ -415,7 +419,7 @@ int parse_options(int argc, char** argv, Options& o) {
   }
   if (!o.hash_list.empty()) o.torrents = static_cast<std::uint32_t>(o.hash_list.size());
   if (o.print_hashes) return 0;
-  if (!o.has_target) {
+  if (o.targets.empty()) {
     std::fprintf(stderr, "udp_load: --target IP:PORT is required (try --help)\n");
     return 2;
   }
@@ -541,7 +545,8 @@ class LoadGenerator {
       local.sin_addr.s_addr = htonl(c.source_ip);
       if (::bind(c.fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return fail("bind");
       // Connected: the kernel filters other sources and send needs no address.
-      if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&o_.target), sizeof o_.target) != 0) {
+      const sockaddr_in& target = o_.targets[s % o_.targets.size()];
+      if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&target), sizeof target) != 0) {
         return fail("connect");
       }
       epoll_event ev{};
