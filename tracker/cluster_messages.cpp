@@ -643,30 +643,30 @@ std::size_t encoded_bytes_max(const ForwardedScrape& s) {
   return 4 + 1 + 20 * s.info_hashes.size();
 }
 
-std::size_t encoded_bytes_max(const AnnounceReply& r) {
-  switch (r.status) {
+namespace {
+/// A reply's bytes: its head, then the ok body (`ok_body` bytes) or the capped reason.
+std::size_t reply_bytes_max(ReplyStatus st, const std::string& failure, std::size_t ok_body) {
+  switch (st) {
     case ReplyStatus::ok:
-      return kAnnounceReplyOkBytes + r.response.result.peers.size() * kReplyPeerBytesMax;
+      return kReplyStatusBytes + ok_body;
     case ReplyStatus::failure:
       return kReplyStatusBytes + kReasonHeaderBytes +
-             std::min(r.failure.size(), ClusterLimits::kReasonBytesMax);
+             std::min(failure.size(), ClusterLimits::kReasonBytesMax);
     case ReplyStatus::not_owner:
       break;
   }
   return kReplyStatusBytes;
 }
+}  // namespace
+
+std::size_t encoded_bytes_max(const AnnounceReply& r) {
+  return reply_bytes_max(r.status, r.failure,
+                         kAnnounceReplyOkBytes - kReplyStatusBytes +
+                             r.response.result.peers.size() * kReplyPeerBytesMax);
+}
 
 std::size_t encoded_bytes_max(const ScrapeReply& r) {
-  switch (r.status) {
-    case ReplyStatus::ok:
-      return kReplyStatusBytes + 1 + kScrapeEntryBytes * r.files.size();
-    case ReplyStatus::failure:
-      return kReplyStatusBytes + kReasonHeaderBytes +
-             std::min(r.failure.size(), ClusterLimits::kReasonBytesMax);
-    case ReplyStatus::not_owner:
-      break;
-  }
-  return kReplyStatusBytes;
+  return reply_bytes_max(r.status, r.failure, 1 + kScrapeEntryBytes * r.files.size());
 }
 
 std::size_t encoded_bytes_max(const SwarmDelta& d) {

@@ -707,39 +707,29 @@ void ClusterNode::answer_forwarded_scrape(TimePoint now, const dht::NodeRef& fro
 }
 
 void ClusterNode::add_reply(const dht::NodeRef& to, AnnounceReply r) {
-  auto open = std::find_if(open_replies_.begin(), open_replies_.end(),
-                           [&](const OpenReply& o) { return same_node(o.to, to); });
-  if (open == open_replies_.end()) {
-    open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax, last_now_});
-    open = std::prev(open_replies_.end());
-  }
-  const std::size_t bytes = encoded_bytes_max(r);
-  if (open->bytes + bytes > ClusterLimits::kPayloadBytesMax ||
-      open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
-    send(open->to, std::move(open->batch));
-    open->batch = {};
-    open->bytes = kEnvelopeBytesMax;
-  }
-  open->bytes += bytes;
-  open->batch.announces.push_back(std::move(r));
+  open_reply_to(to, encoded_bytes_max(r)).announces.push_back(std::move(r));
 }
 
 void ClusterNode::add_reply(const dht::NodeRef& to, ScrapeReply r) {
+  open_reply_to(to, encoded_bytes_max(r)).scrapes.push_back(std::move(r));
+}
+
+ReplyBatch& ClusterNode::open_reply_to(const dht::NodeRef& to, std::size_t bytes) {
   auto open = std::find_if(open_replies_.begin(), open_replies_.end(),
                            [&](const OpenReply& o) { return same_node(o.to, to); });
   if (open == open_replies_.end()) {
     open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax, last_now_});
     open = std::prev(open_replies_.end());
   }
-  const std::size_t bytes = encoded_bytes_max(r);
   if (open->bytes + bytes > ClusterLimits::kPayloadBytesMax ||
       open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
     send(open->to, std::move(open->batch));
     open->batch = {};
     open->bytes = kEnvelopeBytesMax;
+    open->opened = last_now_;
   }
   open->bytes += bytes;
-  open->batch.scrapes.push_back(std::move(r));
+  return open->batch;
 }
 
 void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& batch) {

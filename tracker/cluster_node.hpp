@@ -352,6 +352,8 @@ class ClusterNode final : public RequestHandler {
   void on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& batch);
   void add_reply(const dht::NodeRef& to, AnnounceReply r);
   void add_reply(const dht::NodeRef& to, ScrapeReply r);
+  /// The open reply batch to `to` with room for `bytes` more (a full one is sent first).
+  ReplyBatch& open_reply_to(const dht::NodeRef& to, std::size_t bytes);
 
   // Replication and ranges.
   std::vector<dht::NodeRef> replica_targets() const;
