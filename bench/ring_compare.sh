@@ -234,6 +234,16 @@ fi
 
 if [[ $do_throughput == 1 ]]; then
   echo "== throughput (announces, numwant $NUMWANT)"
+  # Ids are random (SHA-1 of the ring address), so is the share of the key space each node
+  # owns; with clients at r1, the rest of the requests is forwarded. Printed to read the ratio.
+  python3 - "$ring_r1" "$ring_r2" "$ring_r3" <<'EOF'
+import hashlib, sys
+ids = sorted((int(hashlib.sha1(r.encode()).hexdigest(), 16), f"r{i + 1}")
+             for i, r in enumerate(sys.argv[1:]))
+space = 1 << 160
+share = {name: ((i_id - ids[k - 1][0]) % space) / space for k, (i_id, name) in enumerate(ids)}
+print("# key space owned: " + ", ".join(f"{n} {share[n] * 100:.1f} %" for n in sorted(share)))
+EOF
   if [[ $WARMUP != 0 ]]; then
     load "$udp_lone" "$WARMUP" >/dev/null 2>&1 || true
     load "$udp_r1" "$WARMUP" >/dev/null 2>&1 || true
