@@ -108,18 +108,15 @@ bool RingNodeView::alone() const { return node_.is_member() && node_.successors(
 
 // ---- construction --------------------------------------------------------------------------
 
-std::size_t ClusterNode::HashOf::operator()(const InfoHash& h) const {
-  std::uint64_t v;
-  std::memcpy(&v, h.data() + 4, sizeof v);  // info-hashes are SHA-1: any 8 bytes are uniform
-  return static_cast<std::size_t>(v);
-}
-
 ClusterNode::ClusterNode(const ClusterConfig& config, RingView& ring, TrackerService& service,
                          SwarmStore& replica_store)
     : config_(config),
       ring_(ring),
       service_(service),
       replica_(replica_store),
+      lookup_waiters_(0, HashOf{KeyedHash20(config.hash_seed)}),
+      delta_(0, HashOf{KeyedHash20(config.hash_seed)}),
+      replica_seen_(0, HashOf{KeyedHash20(config.hash_seed)}),
       counters_(std::make_unique<Counters>()) {
   RT_ASSERT(config_.replicas >= 1);
   RT_ASSERT(config_.outbox_max >= 2);

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/clock.hpp"
+#include "common/keyed_hash.hpp"
 #include "dht/node_id.hpp"
 #include "dht/ring_node.hpp"
 #include "tracker/cluster_messages.hpp"
@@ -133,6 +134,9 @@ struct ClusterConfig {
   /// Announces buffered for the replicas between two replication ticks; reaching it flushes
   /// them at once (memory stays bounded, nothing is dropped).
   std::size_t delta_peers_max = 65536;
+  /// Seeds the hash of the maps keyed by info-hash. The daemon passes a secret random value
+  /// (clients choose info-hashes and must not aim collisions); tests a fixed one.
+  std::uint64_t hash_seed = 0;
   /// Delta payloads awaiting a replica's ack at once (each up to kReplicateChunkBytes); more are
   /// sent once without tracking (the sync repairs a loss).
   std::size_t delta_unacked_max = 1024;
@@ -297,10 +301,11 @@ class ClusterNode final : public RequestHandler {
   };
   using Arcs = std::map<dht::NodeId, Arc>;  // by owner id: the arc's inclusive upper end
   struct Counters;
+  /// Keyed (ClusterConfig::hash_seed): info-hashes are chosen by clients.
   struct HashOf {
-    std::size_t operator()(const InfoHash& h) const;
-  };
-  struct IdHash {
+    KeyedHash20 keyed;
+    std::size_t operator()(const InfoHash& h) const { return static_cast<std::size_t>(keyed(h)); }
+  };  struct IdHash {
     std::size_t operator()(const dht::NodeId& id) const {
       return static_cast<std::size_t>(id.prefix64());
     }

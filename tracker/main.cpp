@@ -403,6 +403,7 @@ int main(int argc, char** argv) {
     cc.replicate_period = d.cfg.replicate_period;
     cc.sync_period = d.cfg.sync_period;
     cc.batch_linger = d.cfg.batch_linger;
+    cc.hash_seed = seed ^ 0xc1a5;
     d.cluster = std::make_unique<tr::ClusterNode>(cc, *d.ring_view, *d.service, *d.replica_store);
     d.pump_event.reset(event_new(
         d.base.get(), -1, 0,

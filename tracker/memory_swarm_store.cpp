@@ -24,15 +24,6 @@ constexpr std::uint32_t kSlotIndexMask = 0x00FFFFFFU;
 constexpr std::size_t kMallocHeader = 8;
 constexpr std::size_t kMallocAlign = 16;
 
-std::uint64_t mix64(std::uint64_t x) {
-  // splitmix64 finaliser: a bijection with full avalanche.
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 std::uint16_t make_stamp(std::uint32_t tick, bool counted) {
   return static_cast<std::uint16_t>((tick & kStampTickMask) | (counted ? kStampCounted : 0));
@@ -255,7 +246,8 @@ struct MemorySwarmStore::SelfPosition {
 MemorySwarmStore::MemorySwarmStore(const SwarmLimits& limits, std::uint64_t seed)
     : limits_(limits),
       torrents_max_(std::min(limits.torrents_max, kTorrentsMaxSupported)),
-      tick_(std::chrono::seconds(1)) {
+      tick_(std::chrono::seconds(1)),
+      hasher_(seed) {
   static_assert(sizeof(V4Peer) == 8);
   static_assert(sizeof(V6Peer) == 20);
   static_assert(sizeof(Swarm) == 64, "one cache line per swarm");
@@ -265,8 +257,6 @@ MemorySwarmStore::MemorySwarmStore(const SwarmLimits& limits, std::uint64_t seed
   ttl_ticks_ = static_cast<std::uint32_t>(
       std::max<std::int64_t>(1, (limits.peer_ttl + tick_ - Duration(1)) / tick_));
   RT_ASSERT(ttl_ticks_ <= kTtlTicksMax);
-  hash_seed_[0] = mix64(seed ^ 0x243f6a8885a308d3ULL);
-  hash_seed_[1] = mix64(seed ^ 0x13198a2e03707344ULL);
   rng_state_ = mix64(seed ^ 0xa4093822299f31d0ULL);
   rehash_index(kIndexCapacityMin);
 }
@@ -282,18 +272,7 @@ std::uint32_t MemorySwarmStore::tick_of(TimePoint now) {
   return static_cast<std::uint32_t>(latest_tick_);
 }
 
-std::uint64_t MemorySwarmStore::hash_of(const InfoHash& key) const {
-  // Chained keyed mixing: finding two info-hashes that collide needs the seed.
-  std::uint64_t a = 0;
-  std::uint64_t b = 0;
-  std::uint32_t c = 0;
-  std::memcpy(&a, key.data(), 8);
-  std::memcpy(&b, key.data() + 8, 8);
-  std::memcpy(&c, key.data() + 16, 4);
-  std::uint64_t h = mix64(a ^ hash_seed_[0]);
-  h = mix64(h ^ b);
-  return mix64(h ^ c ^ hash_seed_[1]);
-}
+std::uint64_t MemorySwarmStore::hash_of(const InfoHash& key) const { return hasher_(key); }
 
 std::uint64_t MemorySwarmStore::next_random() {
   // splitmix64 stream: deterministic per seed, cheap, good enough to pick a start offset.

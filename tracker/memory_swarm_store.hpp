@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/keyed_hash.hpp"
 #include "tracker/swarm_store.hpp"
 
 namespace ringtracker::tracker {
@@ -110,7 +111,7 @@ class MemorySwarmStore final : public SwarmStore {
   std::uint32_t ttl_ticks_;
   std::int64_t latest_tick_ = 0;
   bool seen_time_ = false;
-  std::uint64_t hash_seed_[2];
+  KeyedHash20 hasher_;  // index hash, keyed by the seed
   std::uint64_t rng_state_;
 
   // Dense swarm storage in fixed chunks: no relocation and no 2x slack when it grows.
