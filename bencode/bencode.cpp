@@ -95,17 +95,29 @@ Document::~Document() = default;
 Expected<Document, DecodeError> Document::decode(std::string_view bytes,
                                                  const DecodeLimits& limits) {
   if (bytes.size() > limits.bytes_max) return Unexpected(DecodeError{"message too large"});
-  if (bytes.empty()) return Unexpected(DecodeError{"empty message"});
   Document doc;
   doc.buffer_.assign(bytes.begin(), bytes.end());
+  const char* data = doc.buffer_.data();
+  return parse(std::move(doc), data, bytes.size(), limits);
+}
+
+Expected<Document, DecodeError> Document::decode_view(std::string_view bytes,
+                                                      const DecodeLimits& limits) {
+  if (bytes.size() > limits.bytes_max) return Unexpected(DecodeError{"message too large"});
+  return parse(Document(), bytes.data(), bytes.size(), limits);
+}
+
+Expected<Document, DecodeError> Document::parse(Document doc, const char* data, std::size_t size,
+                                                const DecodeLimits& limits) {
+  if (size == 0) return Unexpected(DecodeError{"empty message"});
   doc.root_ = std::make_unique<libtorrent::bdecode_node>();
   libtorrent::error_code ec;
   int error_pos = 0;
-  int r = libtorrent::bdecode(doc.buffer_.data(), doc.buffer_.data() + doc.buffer_.size(),
-                              *doc.root_, ec, &error_pos, limits.depth_max, limits.tokens_max);
+  int r = libtorrent::bdecode(data, data + size, *doc.root_, ec, &error_pos, limits.depth_max,
+                              limits.tokens_max);
   if (r != 0 || ec) return Unexpected(DecodeError{"bdecode: " + ec.message()});
   // bdecode accepts trailing bytes after the root value; a message is exactly one value.
-  if (static_cast<std::size_t>(doc.root_->data_section().size()) != doc.buffer_.size())
+  if (static_cast<std::size_t>(doc.root_->data_section().size()) != size)
     return Unexpected(DecodeError{"trailing bytes after value"});
   return doc;
 }

@@ -80,10 +80,17 @@ class Document {
   /// Decodes `bytes` within `limits`. Never throws; trailing garbage is an error.
   static Expected<Document, DecodeError> decode(std::string_view bytes,
                                                 const DecodeLimits& limits = {});
+  /// As decode(), without the copy: `bytes` must outlive the Document and its Nodes (a
+  /// caller that copies out what it needs before the buffer changes saves a copy per message).
+  static Expected<Document, DecodeError> decode_view(std::string_view bytes,
+                                                     const DecodeLimits& limits = {});
   Node root() const;
 
  private:
   Document();
+  /// Parses [data, data + size), which this Document owns or borrows.
+  static Expected<Document, DecodeError> parse(Document doc, const char* data, std::size_t size,
+                                               const DecodeLimits& limits);
   std::vector<char> buffer_;  // vector, not string: SSO would move the bytes on move
   std::unique_ptr<libtorrent::bdecode_node> root_;
 };

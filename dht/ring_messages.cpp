@@ -160,7 +160,8 @@ Expected<void, MessageError> decode_message(std::span<const std::uint8_t> bytes,
   limits.bytes_max = MessageLimits::kBytesMax;
   limits.depth_max = MessageLimits::kDepthMax;
   limits.tokens_max = MessageLimits::kTokensMax;
-  auto doc = bencode::Document::decode(
+  // Borrowed: everything is copied into `out` before this function returns.
+  auto doc = bencode::Document::decode_view(
       std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), limits);
   if (!doc) return Unexpected(MessageError::bencode);
   auto root = doc->root();

@@ -212,7 +212,7 @@ void RingNode::handle_datagram(TimePoint now, const SocketAddress& from,
   dispatch(now, from, m);
 }
 
-void RingNode::dispatch(TimePoint now, const SocketAddress& from, const RingMessage& m) {
+void RingNode::dispatch(TimePoint now, const SocketAddress& from, RingMessage& m) {
   if (pred_ && m.sender.id == pred_->id) pred_heard_ = now;
   if (!suspects_.empty()) {
     // Hearing from a node is proof of life: let it be adopted again.
@@ -234,7 +234,7 @@ void RingNode::dispatch(TimePoint now, const SocketAddress& from, const RingMess
       on_response(now, m);
       break;
     case MessageKind::app:
-      emit(ring_event::AppReceived{m.sender, m.payload});
+      emit(ring_event::AppReceived{m.sender, std::move(m.payload)});
       break;
     case MessageKind::get_state:
       if (!member) return not_member();

@@ -260,7 +260,8 @@ class RingNode {
   bool has_pending_to(Purpose purpose, const NodeId& id) const;
 
   // Receiving.
-  void dispatch(TimePoint now, const SocketAddress& from, const RingMessage& m);
+  /// `m` is the decode scratch: an app payload is moved out of it into the event.
+  void dispatch(TimePoint now, const SocketAddress& from, RingMessage& m);
   void on_response(TimePoint now, const RingMessage& m);
   void on_request_failed(TimePoint now, Pending p);
   void on_get_state(TimePoint now, const SocketAddress& from, const RingMessage& m);

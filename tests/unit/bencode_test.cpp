@@ -69,3 +69,22 @@ BOOST_AUTO_TEST_CASE(writer_round_trips_through_decoder) {
   BOOST_REQUIRE(doc);
   BOOST_TEST(doc->root().find_string("b")->size() == 2u);
 }
+
+BOOST_AUTO_TEST_CASE(decode_view_reads_the_callers_bytes_like_decode) {
+  const std::string bytes = "d1:ai42e1:x5:helloe";
+  auto copied = Document::decode(bytes);
+  auto viewed = Document::decode_view(bytes);
+  BOOST_REQUIRE(copied.has_value());
+  BOOST_REQUIRE(viewed.has_value());
+  BOOST_TEST(*viewed->root().find("a").integer() == 42);
+  BOOST_TEST(*viewed->root().find("x").string() == "hello");
+  // Borrowed: the string it returns points into the caller's buffer, not a copy.
+  BOOST_TEST(viewed->root().find("x").string()->data() == bytes.data() + bytes.find("hello"));
+  BOOST_TEST(copied->root().find("x").string()->data() != bytes.data() + bytes.find("hello"));
+  // The same limits and errors.
+  BOOST_TEST(!Document::decode_view("").has_value());
+  BOOST_TEST(!Document::decode_view("i1eX").has_value());
+  DecodeLimits tight;
+  tight.bytes_max = 4;
+  BOOST_TEST(!Document::decode_view(bytes, tight).has_value());
+}
