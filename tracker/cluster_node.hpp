@@ -328,7 +328,7 @@ class ClusterNode final : public RequestHandler {
   /// True when `id` lies inside the part of the ring this node sees exactly, (predecessor,
   /// last successor], and is not listed there: the ring does not know it (any more).
   bool ring_dropped(const dht::NodeId& id) const;
-  /// Forgets every owner-cache entry pointing at `id`.
+  /// Forgets the owner arc of `id`.
   void forget_owner(dht::NodeId id);  // by value: `id` may live in an entry it erases
   void complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string> r);
   void complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r);
