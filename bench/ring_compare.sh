@@ -11,7 +11,8 @@
 #                              [--no-throughput] [--no-latency] [--no-takeover]
 # environment: RT_BIN UDP_LOAD (binaries), TRACKER_CPU LOAD_CPU (cores, default 0 and 1; every
 #   daemon is pinned to TRACKER_CPU), TORRENTS PEERS ZIPF WINDOW SOCKETS NUMWANT WARMUP (load),
-#   LAT_WINDOW LAT_SOCKETS LAT_SECONDS (latency runs), STABILIZE_MS (ring maintenance period).
+#   LAT_WINDOW LAT_SOCKETS LAT_SECONDS (latency runs), STABILIZE_MS (ring maintenance period),
+#   BALANCED (1: ring ports drawn until each node owns 28-39 % of the key space; 0: any ports).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,6 +33,7 @@ LAT_WINDOW=${LAT_WINDOW:-4}
 LAT_SOCKETS=${LAT_SOCKETS:-4}
 LAT_SECONDS=${LAT_SECONDS:-10}
 STABILIZE_MS=${STABILIZE_MS:-1000}
+BALANCED=${BALANCED:-1}
 rounds=3
 seconds=10
 takeover_torrents=100000
@@ -115,6 +117,42 @@ EOF
 
 # start_node NAME [--ring ADDR [--join ADDR]...]: starts a daemon pinned to TRACKER_CPU and sets
 # pid_NAME, http_NAME, udp_NAME, ring_NAME.
+# ring_ports: three free ring ports. Ids are SHA-1 of the ring address, so the share of the
+# key space each node owns is random (3 % to 85 % in practice), and with clients at one node it
+# decides how much is forwarded. With BALANCED=1 (the default) the ports are drawn until every
+# node owns 28-39 %, the split a ring with many virtual nodes per machine would have, so that
+# runs compare; BALANCED=0 takes the first free ports.
+ring_ports() {
+  python3 - "$BALANCED" <<'EOF'
+import hashlib, socket, sys
+balanced = sys.argv[1] == "1"
+def free():
+    while True:
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+        if port != 6969:
+            return port
+def shares(ports):
+    ids = sorted(int(hashlib.sha1(f"127.0.0.1:{p}".encode()).hexdigest(), 16) for p in ports)
+    return [((ids[k] - ids[k - 1]) % (1 << 160)) / (1 << 160) for k in range(len(ids))]
+ports = [free() for _ in range(3)]
+for i in range(5000):
+    if not balanced or all(0.28 <= x <= 0.39 for x in shares(ports)):
+        break
+    ports[i % 3] = free()
+print(*ports)
+EOF
+}
+
 start_node() {
   local name=$1
   shift
@@ -225,9 +263,10 @@ echo "# config: $(tr '\n' ' ' <"$conf" | sed "s/$secret/<random>/")"
 
 if [[ $do_throughput == 1 || $do_latency == 1 ]]; then
   start_node lone
-  start_node r1 --ring "127.0.0.1:$(free_port)"
-  start_node r2 --ring "127.0.0.1:$(free_port)" --join "$ring_r1"
-  start_node r3 --ring "127.0.0.1:$(free_port)" --join "$ring_r1"
+  read -r port_r1 port_r2 port_r3 < <(ring_ports)
+  start_node r1 --ring "127.0.0.1:$port_r1"
+  start_node r2 --ring "127.0.0.1:$port_r2" --join "$ring_r1"
+  start_node r3 --ring "127.0.0.1:$port_r3" --join "$ring_r1"
   ring_ready "$http_r1" "$http_r2" "$http_r3"
   ring_pids="$pid_r1 $pid_r2 $pid_r3"
 fi
