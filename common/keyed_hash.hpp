@@ -8,17 +8,9 @@
 #include <cstdint>
 #include <cstring>
 
-namespace ringtracker {
+#include "common/mix64.hpp"
 
-/// splitmix64 finaliser: a bijection with full avalanche.
-constexpr std::uint64_t mix64(std::uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
+namespace ringtracker {
 
 class KeyedHash20 {
  public:

@@ -5,20 +5,9 @@
 #include <algorithm>
 
 #include "common/assert.hpp"
+#include "common/mix64.hpp"
 
 namespace ringtracker::dht {
-namespace {
-
-std::uint64_t mix(std::uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-}  // namespace
 
 SimNetwork::SimNetwork(const SimOptions& options)
     : options_(options),
@@ -72,7 +61,7 @@ SimNetwork::~SimNetwork() = default;
 std::uint64_t SimNetwork::key_of(const SocketAddress& a) const {
   std::uint64_t k = a.port;
   for (std::size_t i = 0; i < a.ip.size(); ++i) k = k * 131 + a.ip.data()[i];
-  return mix(k);
+  return mix64(k);
 }
 
 SimNetwork::NodeIndex SimNetwork::add_node() {
@@ -108,7 +97,7 @@ void SimNetwork::start(NodeIndex i) {
   RT_ASSERT(!running(i));
   RingConfig c = options_.node;
   c.self = slots_[i].address;
-  slots_[i].node = std::make_unique<RingNode>(c, mix(options_.seed * 0x9e3779b97f4a7c15ULL + i +
+  slots_[i].node = std::make_unique<RingNode>(c, mix64(options_.seed * 0x9e3779b97f4a7c15ULL + i +
                                                      (std::uint64_t{slots_[i].generation} << 32)));
   ++slots_[i].generation;
   slots_[i].timer_at = TimePoint::max();
@@ -178,7 +167,7 @@ std::vector<const RingNode*> SimNetwork::running_nodes() const {
 }
 
 Duration SimNetwork::link_latency(std::uint32_t from, std::uint32_t to) {
-  const std::uint64_t h = mix(options_.seed ^ (std::uint64_t{from} << 32 | to));
+  const std::uint64_t h = mix64(options_.seed ^ (std::uint64_t{from} << 32 | to));
   const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
   const auto span = options_.latency_max - options_.latency_min;
   const auto base = options_.latency_min + std::chrono::duration_cast<Duration>(span * u);
