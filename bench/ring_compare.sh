@@ -12,7 +12,7 @@
 # environment: RT_BIN UDP_LOAD (binaries), TRACKER_CPU LOAD_CPU (cores, default 0 and 1; every
 #   daemon is pinned to TRACKER_CPU), TORRENTS PEERS ZIPF WINDOW SOCKETS NUMWANT WARMUP (load),
 #   LAT_WINDOW LAT_SOCKETS LAT_SECONDS (latency runs), STABILIZE_MS (ring maintenance period),
-#   BALANCED (1: ring ports drawn until each node owns 28-39 % of the key space; 0: any ports).
+#   BALANCED (1: ring ports chosen so that each node owns 28-39 % of the key space; 0: any).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -84,10 +84,11 @@ cpu_sum() {  # cpu_sum PID... -> summed ticks
   echo "$t"
 }
 
-free_port() {  # a port free for both UDP and TCP a moment ago, never 6969
-  python3 - <<'EOF'
-import socket
-for _ in range(100):
+free_port() {  # free_port [N]: N distinct ports free for both UDP and TCP a moment ago, never 6969
+  python3 - "${1:-1}" <<'EOF'
+import socket, sys
+want, found = int(sys.argv[1]), []
+for _ in range(100 * want):
     t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     t.bind(("127.0.0.1", 0))
     port = t.getsockname()[1]
@@ -99,9 +100,11 @@ for _ in range(100):
     finally:
         u.close()
         t.close()
-    if port != 6969:
-        print(port)
-        break
+    if port != 6969 and port not in found:
+        found.append(port)
+        if len(found) == want:
+            break
+print(*found)
 EOF
 }
 
@@ -115,44 +118,29 @@ stabilize_period_ms = $STABILIZE_MS
 secrets = ["$secret"]
 EOF
 
-# start_node NAME [--ring ADDR [--join ADDR]...]: starts a daemon pinned to TRACKER_CPU and sets
-# pid_NAME, http_NAME, udp_NAME, ring_NAME.
 # ring_ports: three free ring ports. Ids are SHA-1 of the ring address, so the share of the
 # key space each node owns is random (3 % to 85 % in practice), and with clients at one node it
-# decides how much is forwarded. With BALANCED=1 (the default) the ports are drawn until every
-# node owns 28-39 %, the split a ring with many virtual nodes per machine would have, so that
-# runs compare; BALANCED=0 takes the first free ports.
+# decides how much is forwarded. With BALANCED=1 (the default) three of 64 free ports are chosen
+# so that every node owns 28-39 %, the split a ring with many virtual nodes per machine would
+# have, so that runs compare; BALANCED=0 takes the first three.
 ring_ports() {
-  python3 - "$BALANCED" <<'EOF'
-import hashlib, socket, sys
-balanced = sys.argv[1] == "1"
-def free():
-    while True:
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
-        if port != 6969:
-            return port
-def shares(ports):
-    ids = sorted(int(hashlib.sha1(f"127.0.0.1:{p}".encode()).hexdigest(), 16) for p in ports)
+  # shellcheck disable=SC2046  # one argument per port
+  python3 - "$BALANCED" $(free_port 64) <<'EOF'
+import hashlib, itertools, sys
+balanced, ports = sys.argv[1] == "1", [int(p) for p in sys.argv[2:]]
+def shares(trio):
+    ids = sorted(int(hashlib.sha1(f"127.0.0.1:{p}".encode()).hexdigest(), 16) for p in trio)
     return [((ids[k] - ids[k - 1]) % (1 << 160)) / (1 << 160) for k in range(len(ids))]
-ports = [free() for _ in range(3)]
-for i in range(5000):
-    if not balanced or all(0.28 <= x <= 0.39 for x in shares(ports)):
-        break
-    ports[i % 3] = free()
-print(*ports)
+pick = ports[:3]
+if balanced:
+    pick = next((list(t) for t in itertools.combinations(ports, 3)
+                 if all(0.28 <= x <= 0.39 for x in shares(t))), pick)
+print(*pick)
 EOF
 }
 
+# start_node NAME [--ring ADDR [--join ADDR]...]: starts a daemon pinned to TRACKER_CPU and sets
+# pid_NAME, http_NAME, udp_NAME, ring_NAME.
 start_node() {
   local name=$1
   shift
