@@ -1085,32 +1085,6 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
   if (leaving_) flush_deltas(now);
 }
 
-namespace {
-
-bool address_less(const SocketAddress& a, const SocketAddress& b) {
-  if (a.ip.size() != b.ip.size()) return a.ip.size() < b.ip.size();
-  if (int c = std::memcmp(a.ip.data(), b.ip.data(), a.ip.size()); c != 0) return c < 0;
-  return a.port < b.port;
-}
-
-/// Orders entries by address, keeping arrival order among equal addresses. Insertion sort
-/// below this size: no allocation, and most swarms see one or two announces per flush.
-constexpr std::size_t kInsertionSortMax = 32;
-
-template <class Entry>
-void sort_by_address(std::vector<Entry>& v) {
-  auto less = [](const Entry& x, const Entry& y) { return address_less(x.peer, y.peer); };
-  if (v.size() > kInsertionSortMax) {
-    std::stable_sort(v.begin(), v.end(), less);
-    return;
-  }
-  for (std::size_t i = 1; i < v.size(); ++i) {
-    for (std::size_t j = i; j > 0 && less(v[j], v[j - 1]); --j) std::swap(v[j], v[j - 1]);
-  }
-}
-
-}  // namespace
-
 void ClusterNode::flush_deltas(TimePoint now) {
   delta_due_ = TimePoint::max();
   if (delta_.empty()) return;
@@ -1122,7 +1096,9 @@ void ClusterNode::flush_deltas(TimePoint now) {
     s.snapshot.info_hash = h;
     s.snapshot.downloaded = d.downloaded;
     auto& es = d.entries;
-    sort_by_address(es);
+    // By address, arrival order kept among the announces of one address.
+    std::stable_sort(es.begin(), es.end(),
+                     [](const DeltaEntry& x, const DeltaEntry& y) { return x.peer < y.peer; });
     s.snapshot.peers.reserve(es.size());
     for (std::size_t i = 0; i < es.size(); ++i) {
       // The last announce of an address is its state: a stop, or a peer with its TTL.

@@ -760,6 +760,26 @@ BOOST_AUTO_TEST_CASE(stopped_peer_is_removed_from_replicas) {
   BOOST_TEST(s1.replica.scrape(hash_at(0x60), kT0 + Seconds(3)).incomplete == 1U);
 }
 
+BOOST_AUTO_TEST_CASE(within_one_replication_period_the_last_announce_of_a_peer_wins) {
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode s1(0x90, 0x80, {});
+  AnnounceResult_ r;
+  const InfoHash h = hash_at(0x60);
+  // Peer 1: started, stopped, started again. Peer 2: started, then stopped. Peer 3: started.
+  // All inside one period, interleaved: the replica must end with peers 1 and 3.
+  a.node.announce(announce_of(h, 1), kT0, capture(r));
+  a.node.announce(announce_of(h, 2), kT0, capture(r = {}));
+  a.node.announce(stopped_of(h, 1), kT0, capture(r = {}));
+  a.node.announce(announce_of(h, 3), kT0, capture(r = {}));
+  a.node.announce(stopped_of(h, 2), kT0, capture(r = {}));
+  a.node.announce(announce_of(h, 1), kT0, capture(r = {}));
+  a.node.handle_timeout(kT0 + Seconds(1));
+  BOOST_TEST(deliver(a, {{0x90, &s1}}, kT0 + Seconds(1)) == 1U);
+  BOOST_TEST(s1.replica.scrape(h, kT0 + Seconds(1)).incomplete == 2U);
+  BOOST_TEST(s1.replica.scrape(h, kT0 + Seconds(1)).incomplete ==
+             a.owned.scrape(h, kT0 + Seconds(1)).incomplete);
+}
+
 /// Owner 0x80 with one replica successor 0x90; peer 1 has announced at the owner.
 struct OwnerAndReplica {
   TestNode a{0x80, 0x40, {0x90}};
