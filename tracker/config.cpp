@@ -150,12 +150,8 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   r.addresses("cluster", "join", cfg.ring_join);
   r.integer("cluster", "successors", cfg.ring_successors, 1, 64);
   r.integer("cluster", "replicas", cfg.replicas, 1, 16);
-  std::int64_t stabilize_ms = cfg.stabilize_period.count();
-  r.integer("cluster", "stabilize_period_ms", stabilize_ms, 100, 600'000);
-  cfg.stabilize_period = std::chrono::milliseconds(stabilize_ms);
-  std::int64_t seed_check_ms = cfg.seed_check_period.count();
-  r.integer("cluster", "seed_check_period_ms", seed_check_ms, 100, 3'600'000);
-  cfg.seed_check_period = std::chrono::milliseconds(seed_check_ms);
+  r.duration("cluster", "stabilize_period_ms", cfg.stabilize_period, 100, 600'000);
+  r.duration("cluster", "seed_check_period_ms", cfg.seed_check_period, 100, 3'600'000);
   r.duration("cluster", "request_deadline_ms", cfg.request_deadline, 100, 60'000);
   r.duration("cluster", "attempt_timeout_min_ms", cfg.attempt_timeout_min, 10, 30'000);
   r.duration("cluster", "attempt_timeout_max_ms", cfg.attempt_timeout_max, 10, 30'000);
