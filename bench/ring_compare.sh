@@ -117,12 +117,15 @@ replicas = 3
 stabilize_period_ms = $STABILIZE_MS
 secrets = ["$secret"]
 EOF
+# A joining node chooses its id among cluster.id_choices candidates; BALANCED=1 fixes the
+# split through the ring ports instead, which needs the plain id SHA-1(ring address).
+if [[ $BALANCED == 1 ]]; then echo "id_choices = 1" >>"$conf"; fi
 
-# ring_ports: three free ring ports. Ids are SHA-1 of the ring address, so the share of the
-# key space each node owns is random (3 % to 85 % in practice), and with clients at one node it
-# decides how much is forwarded. With BALANCED=1 (the default) three of 64 free ports are chosen
-# so that every node owns 28-39 %, the split a ring with many virtual nodes per machine would
-# have, so that runs compare; BALANCED=0 takes the first three.
+# ring_ports: three free ring ports. With clients at one node, the share of the key space each
+# node owns decides how much is forwarded. With BALANCED=1 (the default) ids are SHA-1 of the
+# ring address and three of 64 free ports are chosen so that every node owns 28-39 %, so that
+# runs compare; BALANCED=0 takes the first three and lets the joiners choose their ids (three
+# nodes then split about 50/25/25; plain random ids gave anything from 3 % to 85 %).
 ring_ports() {
   # shellcheck disable=SC2046  # one argument per port
   python3 - "$BALANCED" $(free_port 64) <<'EOF'
@@ -185,6 +188,11 @@ while time.monotonic() < deadline:
     time.sleep(0.1)
 sys.exit(1)
 EOF
+}
+
+node_id() {  # node_id HTTP -> the node's id (40 hex digits) from /stats
+  python3 -c 'import json,sys,urllib.request
+print(json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/stats", timeout=5))["node"]["id"])' "$1"
 }
 
 swarms() {  # swarms HTTP FIELD -> /stats swarms.FIELD
@@ -257,16 +265,15 @@ if [[ $do_throughput == 1 || $do_latency == 1 ]]; then
   start_node r3 --ring "127.0.0.1:$port_r3" --join "$ring_r1"
   ring_ready "$http_r1" "$http_r2" "$http_r3"
   ring_pids="$pid_r1 $pid_r2 $pid_r3"
+  id_r1=$(node_id "$http_r1") id_r2=$(node_id "$http_r2") id_r3=$(node_id "$http_r3")
 fi
 
 if [[ $do_throughput == 1 ]]; then
   echo "== throughput (announces, numwant $NUMWANT)"
-  # Ids are random (SHA-1 of the ring address), so is the share of the key space each node
-  # owns; with clients at r1, the rest of the requests is forwarded. Printed to read the ratio.
-  python3 - "$ring_r1" "$ring_r2" "$ring_r3" <<'EOF'
-import hashlib, sys
-ids = sorted((int(hashlib.sha1(r.encode()).hexdigest(), 16), f"r{i + 1}")
-             for i, r in enumerate(sys.argv[1:]))
+  # With clients at r1, what r2 and r3 own is forwarded. Printed to read the ratio.
+  python3 - "$id_r1" "$id_r2" "$id_r3" <<'EOF'
+import sys
+ids = sorted((int(x, 16), f"r{i + 1}") for i, x in enumerate(sys.argv[1:]))
 space = 1 << 160
 share = {name: ((i_id - ids[k - 1][0]) % space) / space for k, (i_id, name) in enumerate(ids)}
 print("# key space owned: " + ", ".join(f"{n} {share[n] * 100:.1f} %" for n in sorted(share)))
@@ -301,12 +308,12 @@ fi
 if [[ $do_latency == 1 ]]; then
   echo "== latency at node r1: owned by r1 (local) vs owned by r2/r3 (forwarded)"
   # Separate torrents from the throughput runs (hash seed 7), split by owner on this ring:
-  # the first node id >= the info-hash, wrapping; id = SHA-1 of the ring address text.
+  # the first node id >= the info-hash, wrapping.
   "$UDP_LOAD" --print-hashes --torrents 30000 --hash-seed 7 >"$tmp/lat_all.txt"
-  python3 - "$tmp" "$ring_r1" "$ring_r2" "$ring_r3" <<'EOF'
-import bisect, hashlib, sys
+  python3 - "$tmp" "$id_r1" "$id_r2" "$id_r3" <<'EOF'
+import bisect, sys
 tmp, rings = sys.argv[1], sys.argv[2:]
-ids = sorted((int(hashlib.sha1(r.encode()).hexdigest(), 16), r) for r in rings)
+ids = sorted((int(x, 16), x) for x in rings)
 keys = [i for i, _ in ids]
 local, remote = [], []
 for line in open(f"{tmp}/lat_all.txt"):
@@ -362,41 +369,42 @@ if [[ $do_takeover == 1 ]]; then
       "$t0" "$(date +%s.%N)") s: $(python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["loaded_peers"], "peers loaded,", r["timeouts"], "timeouts,", r["errors"], "errors")' <"$tmp/fill.json")"
   owned=$(( $(swarms "$http_t1" torrents) + $(swarms "$http_t2" torrents) ))
   echo "# owned by t1 + t2: $owned swarms"
-  port3=$(free_port)
-  ring3=127.0.0.1:$port3
+  ring3=127.0.0.1:$(free_port)
   "$UDP_LOAD" --print-hashes --torrents "$takeover_torrents" --hash-seed 11 >"$tmp/take.txt"
-  expect=$(python3 - "$tmp/take.txt" "$ring_t1" "$ring_t2" "$ring3" <<'EOF'
-import bisect, hashlib, sys
-path, rings = sys.argv[1], sys.argv[2:]
-ids = sorted((int(hashlib.sha1(r.encode()).hexdigest(), 16), r) for r in rings)
-keys = [i for i, _ in ids]
-n = 0
-for line in open(path):
-    k = bisect.bisect_left(keys, int(line, 16))
-    n += ids[k % len(ids)][1] == rings[2]
-print(n)
-EOF
-)
-  echo "# the joiner t3 ($ring3) owns $expect of them by the ring arithmetic"
   t_start=$(date +%s.%N)
   start_node t3 --ring "$ring3" --join "$ring_t1"
-  python3 - "$http_t3" "$expect" "$t_start" <<'EOF'
-import json, sys, time, urllib.request
-http, expect, t_start = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+  # What the joiner must own follows from the id it joins with (with id choices, one of its
+  # candidates): read once it has a predecessor, then counted by the ring arithmetic.
+  python3 - "$http_t3" "$tmp/take.txt" "$(node_id "$http_t1")" "$(node_id "$http_t2")" \
+      "$t_start" <<'EOF'
+import bisect, json, sys, time, urllib.request
+http, path, t1, t2, t_start = sys.argv[1:6]
+t_start = float(t_start)
+def stats():
+    try:
+        return json.load(urllib.request.urlopen(f"http://{http}/stats", timeout=5))
+    except OSError:
+        return None
 # Seconds since the joiner was started (the wall clock is what an operator sees).
-last, last_change, reached = None, time.time(), None
+expect, last, last_change, reached = None, None, time.time(), None
 deadline = time.time() + 120
 while time.time() < deadline:
-    try:
-        n = json.load(urllib.request.urlopen(f"http://{http}/stats", timeout=5))["swarms"]["torrents"]
-    except OSError:
-        n = None
+    s = stats()
+    n = s["swarms"]["torrents"] if s else None
+    if expect is None and s and s["predecessor"]:
+        me = s["node"]["id"]
+        ids = sorted((int(x, 16), x) for x in (t1, t2, me))
+        keys = [i for i, _ in ids]
+        expect = sum(ids[bisect.bisect_left(keys, int(line, 16)) % 3][1] == me
+                     for line in open(path))
+        print(f"# the joiner t3 joined as {me[:8]}; it owns {expect} of the swarms by the ring "
+              "arithmetic")
     now = time.time()
     if n != last:
         last, last_change = n, now
-    if n == expect and reached is None:
+    if expect is not None and n == expect and reached is None:
         reached = now - t_start
-    if n is not None and now - last_change >= 3.0:  # stable for 3 s
+    if expect is not None and n is not None and now - last_change >= 3.0:  # stable for 3 s
         break
     time.sleep(0.05)
 stable = last_change - t_start

@@ -101,9 +101,86 @@ void RingNode::join(TimePoint now, std::span<const SocketAddress> seeds) {
 void RingNode::join_attempt(TimePoint now) {
   join_retry_at_ = TimePoint::max();
   if (state_ != State::joining && state_ != State::member) return;
+  if (!probes_.empty() && finish_probes(now, true)) return;
   const NodeRef via = seeds_[seed_next_++ % seeds_.size()];
+  if (state_ == State::joining && config_.id_choices > 1) {
+    // Every candidate is looked up through the same seed; the probe period bounds the wait
+    // for slow ones (join_retry_at_ then picks among those that answered).
+    cancel_lookups(LookupPurpose::join);
+    probes_.clear();
+    for (std::uint16_t v = 0; v < config_.id_choices; ++v) {
+      JoinProbe& p = probes_.emplace_back();
+      p.vnode = v;
+      p.id = NodeId::from_address(config_.self, v);
+    }
+    join_retry_at_ = now + config_.stabilize_period;
+    for (std::size_t i = 0; i < probes_.size(); ++i) {
+      const NodeId key = probes_[i].id;  // probes_ may be cleared by a synchronous answer
+      if (begin_lookup(now, key, LookupPurpose::join, via, false, 0, via) == 0)
+        join_probe_failed(now, key);
+      if (probes_.empty()) return;
+    }
+    return;
+  }
   if (begin_lookup(now, self_.id, LookupPurpose::join, via, false, 0, via) == 0)
     join_retry_at_ = now + config_.stabilize_period;
+}
+
+void RingNode::join_found(TimePoint now, const NodeId& key, const std::optional<NodeRef>& pred,
+                          std::vector<NodeRef> list) {
+  auto probe = std::find_if(probes_.begin(), probes_.end(),
+                            [&](const JoinProbe& p) { return p.id == key && !p.done; });
+  if (state_ != State::joining || probe == probes_.end()) {
+    if (key == self_.id) join_complete(now, pred, std::move(list));  // no choice, or a rejoin
+    return;
+  }
+  probe->done = probe->found = true;
+  probe->pred = pred;
+  probe->list = std::move(list);
+  finish_probes(now, false);
+}
+
+void RingNode::join_probe_failed(TimePoint now, const NodeId& key) {
+  auto probe = std::find_if(probes_.begin(), probes_.end(),
+                            [&](const JoinProbe& p) { return p.id == key && !p.done; });
+  if (probe == probes_.end()) return;
+  probe->done = true;
+  finish_probes(now, false);
+}
+
+bool RingNode::finish_probes(TimePoint now, bool force) {
+  const bool all_done =
+      std::all_of(probes_.begin(), probes_.end(), [](const JoinProbe& p) { return p.done; });
+  if (!all_done && !force) return false;
+  // The smaller of the two pieces the candidate cuts its gap into: the largest one splits the
+  // widest gap near its middle. A lone member's gap is the whole circle.
+  auto smaller_piece = [](const JoinProbe& p) {
+    const NodeId& lower = p.pred ? p.pred->id : p.list.front().id;
+    const NodeId& upper = p.pred && !p.list.empty() ? p.list.front().id : lower;
+    return std::min(NodeId::distance(lower, p.id), NodeId::distance(p.id, upper));
+  };
+  std::optional<std::size_t> best;
+  NodeId best_piece;
+  for (std::size_t i = 0; i < probes_.size(); ++i) {
+    if (!probes_[i].found || probes_[i].list.empty()) continue;
+    const NodeId piece = smaller_piece(probes_[i]);
+    if (!best || piece > best_piece) {
+      best = i;
+      best_piece = piece;
+    }
+  }
+  if (!best) {
+    if (!all_done) return false;
+    probes_.clear();  // nothing answered: the next seed, a period later
+    join_retry_at_ = now + config_.stabilize_period;
+    return true;
+  }
+  JoinProbe chosen = std::move(probes_[*best]);
+  probes_.clear();
+  cancel_lookups(LookupPurpose::join);
+  self_ = NodeRef::from_address(config_.self, chosen.vnode);
+  join_complete(now, chosen.pred, std::move(chosen.list));
+  return true;
 }
 
 void RingNode::join_complete(TimePoint now, const std::optional<NodeRef>& pred,
@@ -163,6 +240,7 @@ void RingNode::leave(TimePoint now) {
 
 void RingNode::finish_leave() {
   state_ = State::left;
+  probes_.clear();
   pending_.clear();
   for (const auto& l : lookups_)
     if (l.purpose == LookupPurpose::user)
@@ -263,7 +341,8 @@ void RingNode::dispatch(TimePoint now, const SocketAddress& from, RingMessage& m
 
 void RingNode::on_response(TimePoint now, const RingMessage& m) {
   auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) {
-    return p.txid == m.txid && p.to.id == m.sender.id;
+    return p.txid == m.txid && (p.to.id == m.sender.id ||
+                                (p.by_address && p.to.address == m.sender.address));
   });
   if (it == pending_.end() || !expected_response(it->kind, m.kind)) {
     ++counters_.drops[static_cast<std::size_t>(DropReason::unexpected_response)];
@@ -273,7 +352,7 @@ void RingNode::on_response(TimePoint now, const RingMessage& m) {
   *it = std::move(pending_.back());
   pending_.pop_back();
   // Karn: only a reply to an unrepeated request is an unambiguous RTT sample.
-  if (p.misses == 0) rtt_sample(now, p.to.id, now - p.sent_at);
+  if (p.misses == 0) rtt_sample(now, m.sender.id, now - p.sent_at);
   switch (p.purpose) {
     case Purpose::stabilize:
     case Purpose::adopt:
@@ -466,7 +545,7 @@ void RingNode::send_response(const SocketAddress& to, RingMessage& m) {
 }
 
 bool RingNode::send_request(TimePoint now, const NodeRef& to, RingMessage& m, Purpose purpose,
-                            LookupId lookup) {
+                            LookupId lookup, bool by_address) {
   if (pending_.size() >= kPendingMax) {
     ++counters_.drops[static_cast<std::size_t>(DropReason::pending_full)];
     return false;
@@ -481,6 +560,7 @@ bool RingNode::send_request(TimePoint now, const NodeRef& to, RingMessage& m, Pu
   p.kind = m.kind;
   p.rectify = m.rectify;
   p.key = m.key;
+  p.by_address = by_address;
   push_transmit(to.address, encode(m), m.kind);
   pending_.push_back(std::move(p));
   return true;
@@ -782,7 +862,7 @@ void RingNode::seed_check(TimePoint now) {
   const std::size_t pick = rng_.below(total);
   const NodeRef via = pick < seeds_.size() ? seeds_[pick]
                                            : NodeRef::from_address(known_[pick - seeds_.size()]);
-  if (via.id == self_.id) return;
+  if (via.address == self_.address) return;
   begin_lookup(now, self_.id, LookupPurpose::seed_check, via, false, 0, via);
 }
 
@@ -877,12 +957,25 @@ LookupId RingNode::begin_lookup(TimePoint now, const NodeId& key, LookupPurpose 
   l.verifying = verifying;
   l.restartable = verifying && first.has_value();
   l.target = first ? *first : self_;
-  if (via) l.via = *via;
+  if (via) {
+    l.via = *via;
+    l.via_seed = true;
+  }
   const LookupId id = l.id;
   lookups_.push_back(std::move(l));
   ++counters_.lookups_started;
   lookup_step(now, id);
   return id;
+}
+
+void RingNode::cancel_lookups(LookupPurpose purpose) {
+  for (const auto& l : lookups_) {
+    if (l.purpose != purpose) continue;
+    std::erase_if(pending_, [&](const Pending& p) {
+      return p.purpose == Purpose::lookup && p.lookup == l.id;
+    });
+  }
+  std::erase_if(lookups_, [&](const Lookup& l) { return l.purpose == purpose; });
 }
 
 bool RingNode::has_lookup(LookupPurpose purpose) const {
@@ -921,7 +1014,9 @@ void RingNode::lookup_step(TimePoint now, LookupId id) {
   RingMessage& m = out_message(MessageKind::find_step, next_txid());
   m.key = l->key;
   ++l->hops;
-  if (!send_request(now, l->target, m, Purpose::lookup, id)) lookup_finish(now, id, std::nullopt);
+  const bool by_address = l->via_seed && l->target == l->via;
+  if (!send_request(now, l->target, m, Purpose::lookup, id, by_address))
+    lookup_finish(now, id, std::nullopt);
 }
 
 void RingNode::lookup_reply(TimePoint now, LookupId id, const NodeRef& from, FindCode code,
@@ -931,7 +1026,7 @@ void RingNode::lookup_reply(TimePoint now, LookupId id, const NodeRef& from, Fin
   const NodeId key = l->key;
   auto usable = [&](const NodeRef& n) {
     return !lookup_knows_dead(*l, n.id) &&
-           !(l->purpose == LookupPurpose::join && n.id == self_.id);
+           !(l->purpose == LookupPurpose::join && n.id == key);
   };
 
   if (l->purpose == LookupPurpose::join) {
@@ -940,7 +1035,7 @@ void RingNode::lookup_reply(TimePoint now, LookupId id, const NodeRef& from, Fin
       // its whole successor list becomes ours.
       std::vector<NodeRef> list(nodes.begin(), nodes.end());
       std::erase_if(lookups_, [&](const Lookup& x) { return x.id == id; });
-      join_complete(now, from, std::move(list));
+      join_found(now, key, from, std::move(list));
       return;
     }
     if (code == FindCode::self_owner) {
@@ -950,7 +1045,7 @@ void RingNode::lookup_reply(TimePoint now, LookupId id, const NodeRef& from, Fin
         return;
       }
       std::erase_if(lookups_, [&](const Lookup& x) { return x.id == id; });
-      join_complete(now, std::nullopt, std::vector<NodeRef>{from});
+      join_found(now, key, std::nullopt, std::vector<NodeRef>{from});
       return;
     }
   } else if (l->verifying) {
@@ -1094,6 +1189,10 @@ void RingNode::lookup_finish(TimePoint now, LookupId id, std::optional<NodeRef> 
       finger_result(l.finger_index, owner);
       break;
     case LookupPurpose::join:
+      if (!probes_.empty()) {
+        join_probe_failed(now, l.key);  // the others may still answer
+        break;
+      }
       // No answer through this seed: try the next one a period later.
       if (state_ == State::joining) join_retry_at_ = now + config_.stabilize_period;
       break;

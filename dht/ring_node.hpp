@@ -37,6 +37,12 @@ struct RingConfig {
   /// The advertised ring address; the node id is SHA-1 of its text (plus vnode, if non-zero).
   SocketAddress self;
   std::uint16_t vnode = 0;
+  /// Ring positions a joining node chooses from (Karger and Ruhl 2004, Byers et al. 2003): the
+  /// ids of its address with virtual index 0 .. id_choices - 1. It looks up where each would
+  /// land and takes the one that splits its gap most evenly (the largest smaller half), so the
+  /// key space a node owns stays near 1/N instead of spreading up to ln N / N. Receivers
+  /// verify any index as they verify the address. 1: no choice, the id of (self, vnode).
+  std::uint16_t id_choices = 1;
   /// r: successor-list length, clamped to [1, MessageLimits::kNodesMax]. Tolerates r - 1
   /// simultaneous consecutive failures.
   std::size_t successors = 8;
@@ -218,6 +224,9 @@ class RingNode {
     MessageKind kind = MessageKind::ping;
     bool rectify = false;
     NodeId key;
+    /// Sent to a seed known by address only: its id may carry a virtual index (id_choices),
+    /// so the answer is matched by address and the id it comes with is the node's.
+    bool by_address = false;
   };
   struct Lookup {
     LookupId id = 0;
@@ -234,6 +243,7 @@ class RingNode {
     std::vector<NodeRef> owner_guesses;  // last responder's nearest nodes at or after the key
     std::vector<NodeId> dead;
     NodeRef via;  // seed of join / seed check
+    bool via_seed = false;  // `via` is a seed address (its id not known yet)
     int hops = 0;
     int steps = 0;
   };
@@ -254,7 +264,7 @@ class RingNode {
   void send_oneway(const NodeRef& to, RingMessage& m);
   void send_response(const SocketAddress& to, RingMessage& m);
   bool send_request(TimePoint now, const NodeRef& to, RingMessage& m, Purpose purpose,
-                    LookupId lookup = 0);
+                    LookupId lookup = 0, bool by_address = false);
   std::uint32_t next_txid() { return txid_next_++; }
   bool has_pending(Purpose purpose) const;
   bool has_pending_to(Purpose purpose, const NodeId& id) const;
@@ -288,6 +298,14 @@ class RingNode {
   void remember_member(const SocketAddress& a);
   void seed_check(TimePoint now);
   void join_attempt(TimePoint now);
+  /// A join lookup for `key` found where that id would sit: before `pred` (or alone with the
+  /// node in `list` when pred is unset), whose successor list is `list`.
+  void join_found(TimePoint now, const NodeId& key, const std::optional<NodeRef>& pred,
+                  std::vector<NodeRef> list);
+  void join_probe_failed(TimePoint now, const NodeId& key);
+  /// Joins at the best probed position once every probe has answered or failed (or `force`:
+  /// the probe period is over and at least one answered). False while still waiting.
+  bool finish_probes(TimePoint now, bool force);
   void join_complete(TimePoint now, const std::optional<NodeRef>& pred, std::vector<NodeRef> list);
   void finish_leave();
   Duration jittered(Duration d);
@@ -303,6 +321,8 @@ class RingNode {
                         std::optional<NodeRef> first, bool verifying, int finger_index = 0,
                         std::optional<NodeRef> via = std::nullopt);
   bool has_lookup(LookupPurpose purpose) const;
+  /// Drops every lookup of `purpose` with its requests in flight (their answers are ignored).
+  void cancel_lookups(LookupPurpose purpose);
   Lookup* find_lookup(LookupId id);
   void lookup_step(TimePoint now, LookupId id);
   void lookup_reply(TimePoint now, LookupId id, const NodeRef& from, FindCode code,
@@ -345,6 +365,16 @@ class RingNode {
   TimePoint last_immediate_ = TimePoint::min();
   TimePoint seed_check_at_ = TimePoint::max();
   TimePoint join_retry_at_ = TimePoint::max();
+  /// One candidate position of a joining node (RingConfig::id_choices).
+  struct JoinProbe {
+    std::uint16_t vnode = 0;
+    NodeId id;
+    bool done = false;
+    bool found = false;
+    std::optional<NodeRef> pred;
+    std::vector<NodeRef> list;
+  };
+  std::vector<JoinProbe> probes_;
   TimePoint leave_deadline_ = TimePoint::max();
   int leave_waiting_ = 0;
   bool hint_pending_ = false;  // tell the predecessor after the first stabilize following a join

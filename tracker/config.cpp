@@ -149,6 +149,7 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   if (!ring.empty()) cfg.ring_listen = ring.front();
   r.addresses("cluster", "join", cfg.ring_join);
   r.integer("cluster", "successors", cfg.ring_successors, 1, 64);
+  r.integer("cluster", "id_choices", cfg.id_choices, 1, Config::kIdChoicesMax);
   r.integer("cluster", "replicas", cfg.replicas, 1, 16);
   r.duration("cluster", "stabilize_period_ms", cfg.stabilize_period, 100, 600'000);
   r.duration("cluster", "seed_check_period_ms", cfg.seed_check_period, 100, 3'600'000);

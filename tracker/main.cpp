@@ -121,7 +121,8 @@ struct Daemon {
 
   void on_ring_event(rt::TimePoint now, const rt::dht::RingEvent& e) {
     if (std::holds_alternative<rt::dht::ring_event::Joined>(e)) {
-      spdlog::info("joined the ring");
+      node_id = ring->self().id.to_hex();  // a joiner chooses its id among id_choices
+      spdlog::info("joined the ring as {}", node_id);
     } else if (std::holds_alternative<rt::dht::ring_event::Left>(e)) {
       spdlog::info("left the ring");
       if (stopping) event_base_loopexit(base.get(), nullptr);
@@ -360,6 +361,7 @@ int main(int argc, char** argv) {
   d.ids = std::make_unique<tr::ConnectionIds>(std::move(*ids));
 
   std::string ring_part;
+  std::string listed_id;  // in the "listening" line, when not yet d.node_id
   if (d.cfg.ring_listen) {
     if (d.cfg.ring_listen->ip.is_unspecified())
       return fail("--ring needs the address other nodes reach this one at, not " +
@@ -387,10 +389,14 @@ int main(int argc, char** argv) {
     rc.successors = d.cfg.ring_successors;
     rc.stabilize_period = d.cfg.stabilize_period;
     rc.seed_check_period = d.cfg.seed_check_period;
+    rc.id_choices = static_cast<std::uint16_t>(d.cfg.id_choices);
     d.ring = std::make_unique<rt::dht::RingNode>(rc, seed ^ 0x51f6);
     d.ring_address = bound->to_string();
     d.node_id = d.ring->self().id.to_hex();
     ring_part = " ring=" + d.ring_address;
+    // A joiner's id is one of its candidates until the join decides (logged then; /stats
+    // shows the first candidate until then).
+    if (!d.cfg.ring_join.empty() && d.cfg.id_choices > 1) listed_id = "chosen-at-join";
     d.replica_store = std::make_unique<tr::MemorySwarmStore>(d.cfg.limits, seed ^ 0xc0b1);
     d.ring_view = std::make_unique<rt::tracker::RingNodeView>(*d.ring);
     tr::ClusterConfig cc;
@@ -448,7 +454,7 @@ int main(int argc, char** argv) {
   }
   // A lone node's id is derived like a ring node's: SHA-1 of its first advertised endpoint.
   if (d.node_id.empty()) d.node_id = sha1_hex(first_addr);
-  line += ring_part + " node=" + d.node_id;
+  line += ring_part + " node=" + (listed_id.empty() ? d.node_id : listed_id);
 
   auto add_event = [&](evutil_socket_t fd, short what, event_callback_fn cb,
                        const timeval* tv) -> bool {

@@ -124,6 +124,7 @@ class Harness {
     o.node.successors = 4;
     o.node.stabilize_period = Seconds(1);
     o.node.lookup_timeout = Seconds(5);
+    o.node.id_choices = 16;  // as the daemon: joiners choose their ids (virtual indexes)
     return o;
   }
 

@@ -70,9 +70,14 @@ BOOST_DATA_TEST_CASE(simultaneous_crashes_keep_one_ring_and_repair_to_ideal,
   }
 }
 
-BOOST_AUTO_TEST_CASE(exponential_session_churn_stays_safe_and_lookups_succeed) {
+/// One id per address, and the daemon's default choice among 16.
+static const std::uint16_t kIdChoices[] = {1, 16};
+BOOST_DATA_TEST_CASE(exponential_session_churn_stays_safe_and_lookups_succeed,
+                     bdata::make(kIdChoices), choices) {
   for (auto seed : seeds(6, 600)) {
-    Cluster c(default_options(seed));
+    SimOptions o = default_options(seed);
+    o.node.id_choices = choices;  // 16: every fresh node probes 16 positions as it joins
+    Cluster c(o);
     const std::size_t n = 60;
     c.build(n, Milliseconds(100));
     RT_SIM_REQUIRE(c.converge(Seconds(600)), seed, "base ring not ideal: " << c.ideal_failure());
@@ -129,12 +134,19 @@ BOOST_AUTO_TEST_CASE(exponential_session_churn_stays_safe_and_lookups_succeed) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(restarted_nodes_rejoin_under_their_old_id) {
+// With one id per address a restarted node comes back under its old id; choosing among 16 it
+// usually takes another, and the ring must forget the old one (which its address now answers
+// under the new id) like any crashed node.
+BOOST_DATA_TEST_CASE(restarted_nodes_rejoin_and_the_ring_forgets_their_old_ids,
+                     bdata::make(kIdChoices), choices) {
   for (auto seed : seeds(8, 650)) {
-    Cluster c(default_options(seed));
+    SimOptions o = default_options(seed);
+    o.node.id_choices = choices;
+    Cluster c(o);
     c.build(40, Milliseconds(100));
     RT_SIM_REQUIRE(c.converge(Seconds(600)), seed, "base ring not ideal: " << c.ideal_failure());
     // Restart a few nodes (one pair adjacent) while their neighbours still list them.
+    int moved = 0;  // restarts that came back under another id
     for (int k = 0; k < 6; ++k) {
       const std::size_t i = 1 + c.rng.below(39);
       std::optional<std::size_t> next;  // i's successor on the ring, for the adjacent case
@@ -142,11 +154,18 @@ BOOST_AUTO_TEST_CASE(restarted_nodes_rejoin_under_their_old_id) {
         for (std::size_t j = 1; j < 40; ++j)
           if (c.net.running(j) && c.net.node(j).self().id == c.net.node(i).successors()[0].id) next = j;
       SocketAddress s = c.net.address(0);
+      const NodeId old_id = c.net.node(i).self().id;
       c.net.restart(i, std::span<const SocketAddress>(&s, 1));
       if (next) c.net.restart(*next, std::span<const SocketAddress>(&s, 1));
       c.run(Milliseconds(700 + c.rng.below(3000)), true);
       RT_SIM_REQUIRE(!c.violation, seed, "safety after restart " << k << ": " << *c.violation);
+      if (c.net.node(i).is_member() && c.net.node(i).self().id != old_id) ++moved;
+      if (choices == 1 && c.net.node(i).is_member())
+        RT_SIM_REQUIRE(c.net.node(i).self().id == old_id, seed, "plain id changed on restart");
     }
+    // The old incarnation still holds its position when the new one probes: a candidate
+    // equal to it would split nothing, so a choosing node always moves.
+    if (choices > 1) RT_SIM_REQUIRE(moved > 0, seed, "no restart took a new id");
     auto took = c.converge(Seconds(600), true);
     RT_SIM_REQUIRE(!c.violation, seed, "safety: " << *c.violation);
     RT_SIM_REQUIRE(took, seed, "not ideal after restarts: " << c.ideal_failure());

@@ -50,6 +50,7 @@ BOOST_AUTO_TEST_CASE(shipped_ring_node_example_loads) {
   BOOST_TEST(cfg.ring_join.empty());
   BOOST_TEST(cfg.secrets.size() == 1u);
   BOOST_TEST(cfg.replicas == 3u);
+  BOOST_TEST(cfg.id_choices == Config::kIdChoicesDefault);
   BOOST_TEST(cfg.http_listen[0].to_string() == "127.0.0.1:6970");
   BOOST_TEST(cfg.validate().has_value());
 }
@@ -136,5 +137,22 @@ BOOST_AUTO_TEST_CASE(cluster_timings_are_read_and_checked) {
     Config cfg;
     BOOST_REQUIRE(load_config_file(f.path, cfg).has_value());
     BOOST_TEST(!cfg.validate().has_value());  // no room for a second attempt
+  }
+}
+
+BOOST_AUTO_TEST_CASE(id_choices_is_read_and_bounded) {
+  {
+    TempFile f("[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nid_choices = 1\n");
+    Config cfg;
+    BOOST_REQUIRE(load_config_file(f.path, cfg).has_value());
+    BOOST_TEST(cfg.id_choices == 1u);
+  }
+  for (const char* bad : {"0", "257", "\"8\""}) {
+    TempFile f(std::string("[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nid_choices = ") + bad +
+               "\n");
+    Config cfg;
+    auto r = load_config_file(f.path, cfg);
+    BOOST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().find("cluster.id_choices") != std::string::npos);
   }
 }
