@@ -4,6 +4,7 @@
 //
 //   ring_sim [--nodes N] [--hours H | --seconds S] [--session-mean S] [--stabilize S]
 //            [--lookup-rate PER_S] [--r R] [--leave-fraction F] [--loss P] [--seed X]
+//            [--id-choices K]
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -37,6 +38,7 @@ struct Args {
   double leave_fraction = 0.0;  // share of session ends that are graceful leaves
   double loss = 0.0;
   std::uint64_t seed = 1;
+  std::uint16_t id_choices = 1;  // candidate ids per joiner (the daemon's default is 16)
 };
 
 Args parse(int argc, char** argv) {
@@ -54,6 +56,8 @@ Args parse(int argc, char** argv) {
     else if (k == "--leave-fraction") a.leave_fraction = std::atof(v);
     else if (k == "--loss") a.loss = std::atof(v);
     else if (k == "--seed") a.seed = std::strtoull(v, nullptr, 10);
+    else if (k == "--id-choices")
+      a.id_choices = static_cast<std::uint16_t>(std::clamp(std::atoi(v), 1, 256));
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       std::exit(2);
@@ -109,6 +113,24 @@ struct LookupStats {
 
 std::uint64_t total_sent(SimNetwork& net) { return net.stats().sent; }
 
+/// Shares of the key space the members own (each the arc from its predecessor), as multiples
+/// of the mean: the largest and the 99th percentile.
+std::string key_space_balance(const std::set<NodeId>& members) {
+  if (members.size() < 2) return "one member";
+  std::vector<double> shares;
+  NodeId prev = *members.rbegin();
+  for (const auto& id : members) {
+    shares.push_back(static_cast<double>(NodeId::distance(prev, id).prefix64()) / 0x1p64 *
+                     static_cast<double>(members.size()));
+    prev = id;
+  }
+  std::sort(shares.begin(), shares.end());
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "largest %.2fx the mean, p99 %.2fx, smallest %.3fx",
+                shares.back(), shares[shares.size() * 99 / 100], shares.front());
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,6 +141,7 @@ int main(int argc, char** argv) {
   o.loss = args.loss;
   o.node.successors = args.r;
   o.node.stabilize_period = seconds_d(args.stabilize);
+  o.node.id_choices = args.id_choices;
   SimNetwork net(o);
   Prng rng(args.seed * 31 + 7);
 
@@ -185,6 +208,8 @@ int main(int argc, char** argv) {
   to_ideal = net.now() - built;
   std::printf("nodes %zu r %zu stabilize %.1fs: ring of %zu built, ideal %.0f s after the last join\n",
               n, args.r, args.stabilize, members.size(), to_ideal / std::chrono::duration<double>(1));
+  std::printf("key space after the joins (id choices %u): %s\n", unsigned(args.id_choices),
+              key_space_balance(members).c_str());
 
   // Phase 2: static lookups (hop count in a stable ring) and a quiet traffic baseline.
   {
@@ -288,6 +313,7 @@ int main(int argc, char** argv) {
     ideal = !why;
     if (!ideal) net.run_for(Seconds(1));
   }
+  std::printf("key space after churn: %s\n", key_space_balance(members).c_str());
   std::printf("after churn: %s after %.0f s%s%s\n", ideal ? "ideal state" : "NOT ideal",
               to_s(net.now() - quiet_from), why ? "; first violation: " : "",
               why ? why->c_str() : "");
