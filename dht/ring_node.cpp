@@ -95,6 +95,13 @@ void RingNode::join(TimePoint now, std::span<const SocketAddress> seeds) {
   succs_.clear();
   pred_.reset();
   fingers_.clear();
+  if (config_.id_choices > 1) {
+    // Nodes started together would probe the same ring at the same instant and all pick the
+    // middle of the same gap; a random start spreads them so that each sees the ones before.
+    join_retry_at_ = now + std::chrono::duration_cast<Duration>(config_.stabilize_period *
+                                                                kJoinSpreadFraction * rng_.unit());
+    return;
+  }
   join_attempt(now);
 }
 
@@ -344,6 +351,22 @@ void RingNode::on_response(TimePoint now, const RingMessage& m) {
     return p.txid == m.txid && (p.to.id == m.sender.id ||
                                 (p.by_address && p.to.address == m.sender.address));
   });
+  if (it == pending_.end()) {
+    // The node at that address answers under another id: the one asked is an earlier
+    // incarnation (restarted with another id) and gone. A lookup moves on at once instead of
+    // waiting out its retransmissions.
+    auto old = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) {
+      return p.txid == m.txid && p.purpose == Purpose::lookup &&
+             p.to.address == m.sender.address;
+    });
+    if (old != pending_.end()) {
+      const LookupId lookup = old->lookup;
+      *old = std::move(pending_.back());
+      pending_.pop_back();
+      lookup_target_dead(now, lookup);
+      return;
+    }
+  }
   if (it == pending_.end() || !expected_response(it->kind, m.kind)) {
     ++counters_.drops[static_cast<std::size_t>(DropReason::unexpected_response)];
     return;
@@ -1011,6 +1034,12 @@ void RingNode::lookup_step(TimePoint now, LookupId id) {
                  std::span<const NodeRef>(a.nodes.begin(), a.nodes.end()));
     return;
   }
+  if (l->target.address == self_.address) {
+    // An earlier incarnation of this node (a restart with another id): gone, and its address
+    // would only reach us.
+    lookup_target_dead(now, id);
+    return;
+  }
   RingMessage& m = out_message(MessageKind::find_step, next_txid());
   m.key = l->key;
   ++l->hops;
@@ -1030,10 +1059,27 @@ void RingNode::lookup_reply(TimePoint now, LookupId id, const NodeRef& from, Fin
   };
 
   if (l->purpose == LookupPurpose::join) {
+    if (l->confirming) {
+      join_confirmed(now, id, from, pred, pred && usable(*pred));
+      return;
+    }
     if (code == FindCode::successor) {
       // Zave 2017 join: the node whose successor interval holds us is our predecessor, and
       // its whole successor list becomes ours.
       std::vector<NodeRef> list(nodes.begin(), nodes.end());
+      if (state_ == State::joining && !probes_.empty() && !list.empty() &&
+          list.front().id != from.id && usable(list.front())) {
+        // A probe is scored by the gap it falls into, and a node that joined there moments
+        // ago is known to the gap's upper end (it rectified at its first stabilize) before
+        // its predecessor learns of it (within half a period). Asked first, so that joiners
+        // started together do not all pick the middle of the same gap.
+        l->confirming = true;
+        l->join_pred = from;
+        l->join_list = std::move(list);
+        l->target = l->join_list.front();
+        lookup_step(now, id);
+        return;
+      }
       std::erase_if(lookups_, [&](const Lookup& x) { return x.id == id; });
       join_found(now, key, from, std::move(list));
       return;
@@ -1110,9 +1156,46 @@ void RingNode::lookup_reply(TimePoint now, LookupId id, const NodeRef& from, Fin
   }
 }
 
+void RingNode::join_confirmed(TimePoint now, LookupId id, const NodeRef& from,
+                              const std::optional<NodeRef>& pred, bool pred_usable) {
+  Lookup* l = find_lookup(id);
+  if (!l) return;
+  const NodeId key = l->key;
+  // The upper end's predecessor (every answer carries it), when it lies inside the gap,
+  // joined there since the lower end named the gap: it splits the gap, and the key is in one
+  // of the two halves. In the upper half the gap is settled (the upper end knows its
+  // predecessor); the lower half may hold more newcomers, so its upper end is asked in turn.
+  if (pred && pred_usable && l->join_pred && in_open(pred->id, l->join_pred->id, from.id)) {
+    if (in_half_open(key, pred->id, from.id)) {
+      l->join_pred = *pred;
+      l->join_list = {from};
+    } else if (++l->confirms < kJoinConfirmsMax) {
+      l->join_list = {*pred, from};
+      l->target = *pred;
+      lookup_step(now, id);
+      return;
+    } else {
+      l->join_list = {*pred, from};
+    }
+  }
+  std::optional<NodeRef> gap_pred = std::move(l->join_pred);
+  std::vector<NodeRef> list = std::move(l->join_list);
+  std::erase_if(lookups_, [&](const Lookup& x) { return x.id == id; });
+  join_found(now, key, gap_pred, std::move(list));
+}
+
 void RingNode::lookup_target_dead(TimePoint now, LookupId id) {
   Lookup* l = find_lookup(id);
   if (!l) return;
+  if (l->confirming) {
+    // The upper end did not answer: the probe keeps the answer it had.
+    std::optional<NodeRef> gap_pred = std::move(l->join_pred);
+    std::vector<NodeRef> list = std::move(l->join_list);
+    const NodeId key = l->key;
+    std::erase_if(lookups_, [&](const Lookup& x) { return x.id == id; });
+    join_found(now, key, gap_pred, std::move(list));
+    return;
+  }
   if (l->dead.size() < kLookupDeadMax) l->dead.push_back(l->target.id);
   if (l->verifying && l->fallback) {
     // The node that redirected us owns the key if the one it named in between is dead.

@@ -162,6 +162,11 @@ class RingNode {
   static constexpr std::size_t kSuspectsMax = 64;
   /// find_step requests one lookup may send (a lookup needs about log2 N / 2 + 1).
   static constexpr int kLookupStepsMax = 64;
+  /// Newcomers a join probe walks past while it confirms its gap (id_choices).
+  static constexpr int kJoinConfirmsMax = 8;
+  /// A node choosing its id (id_choices > 1) starts joining after a random part of this
+  /// fraction of the stabilize period.
+  static constexpr double kJoinSpreadFraction = 0.05;
 
   RingNode(const RingConfig& config, std::uint64_t seed);
 
@@ -244,6 +249,11 @@ class RingNode {
     std::vector<NodeId> dead;
     NodeRef via;  // seed of join / seed check
     bool via_seed = false;  // `via` is a seed address (its id not known yet)
+    /// A join probe being confirmed at the successor its answer named (join_list.front()).
+    bool confirming = false;
+    int confirms = 0;
+    std::optional<NodeRef> join_pred;
+    std::vector<NodeRef> join_list;
     int hops = 0;
     int steps = 0;
   };
@@ -328,6 +338,9 @@ class RingNode {
   void lookup_reply(TimePoint now, LookupId id, const NodeRef& from, FindCode code,
                     const std::optional<NodeRef>& pred, std::span<const NodeRef> nodes);
   void lookup_target_dead(TimePoint now, LookupId id);
+  /// The answer of a join probe's confirmation at the gap's named upper end `from`.
+  void join_confirmed(TimePoint now, LookupId id, const NodeRef& from,
+                      const std::optional<NodeRef>& pred, bool pred_usable);
   void lookup_fallback(TimePoint now, LookupId id);
   void lookup_finish(TimePoint now, LookupId id, std::optional<NodeRef> owner);
   bool lookup_knows_dead(const Lookup& l, const NodeId& id) const;

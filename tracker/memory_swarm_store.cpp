@@ -635,12 +635,15 @@ void MemorySwarmStore::merge_peer(Swarm& s, PeerList<Rec>& list, Rec rec, bool s
     // Copies from other nodes carry ages rounded to whole ticks on another clock, so two
     // copies within one tick of each other are the same moment as far as we can tell. Then
     // completion wins (a peer does not turn back into a leecher within a second); only a
-    // clearly fresher copy may turn a seeder back into a leecher.
+    // clearly fresher copy may turn a seeder back into a leecher, or make the peer younger:
+    // a copy's age does not count its time in transit, so taking a copy one tick younger
+    // would let two nodes syncing each other extend a peer's life by a tick per round trip
+    // (a peer announced once stayed alive past its TTL that way).
     const std::uint32_t ours = age_of(list[i].stamp, tick);
     const bool clearly_fresher = age + kMergeSlackTicks < ours;
     const bool about_same = !clearly_fresher && age <= ours + kMergeSlackTicks;
     if (!clearly_fresher && !about_same) return;  // ours is clearly fresher
-    if (age < ours) list[i].stamp = make_stamp(seen, (list[i].stamp & kStampCounted) != 0);
+    if (clearly_fresher) list[i].stamp = make_stamp(seen, (list[i].stamp & kStampCounted) != 0);
     if (!clearly_fresher) seeder = seeder || list.is_seeder_at(i);
     if (list.is_seeder_at(i) != seeder) {
       list.flip(i);

@@ -46,6 +46,7 @@ std::string render_stats_json(const StatsSnapshot& s) {
     }
   }
   out += "],\"fingers\":" + std::to_string(s.ring ? s.ring->fingers : 0);
+  if (s.ring) out += ",\"key_space_ppm\":" + std::to_string(s.ring->key_space_ppm);
   out += ",\"swarms\":{\"torrents\":" + std::to_string(s.swarms.torrents) +
          ",\"peers\":" + std::to_string(s.swarms.peers) +
          ",\"seeders\":" + std::to_string(s.swarms.seeders) +
@@ -89,6 +90,9 @@ std::string render_metrics(const StatsSnapshot& s) {
   gauge("replica_seeders", "Live seeders in replica swarms.", s.replica_seeders);
   gauge("ring_successors", "Length of the successor list.", s.ring ? s.ring->successors.size() : 0);
   gauge("ring_fingers", "Distinct fingers.", s.ring ? s.ring->fingers : 0);
+  if (s.ring)
+    gauge("ring_key_space_ppm", "Share of the key space this node owns, in millionths.",
+          s.ring->key_space_ppm);
   out += "# HELP ringtracker_events_total Events by name (requests, answers, drops by reason).\n";
   out += "# TYPE ringtracker_events_total counter\n";
   auto counter = [&](std::string_view name, std::uint64_t v) {

@@ -23,6 +23,9 @@ struct RingStatus {
   std::optional<NodeRef> predecessor;
   std::vector<NodeRef> successors;  // nearest first
   std::size_t fingers = 0;
+  /// Share of the key space this node owns, (predecessor, self], in millionths (the balance an
+  /// operator checks: about 1,000,000 / N each with cluster.id_choices).
+  std::uint32_t key_space_ppm = 0;
 };
 
 struct StatsSnapshot {

@@ -13,7 +13,6 @@ retries like a real client, a bounded number of times. The ring helpers here are
 cluster_partition.py.
 """
 
-import hashlib
 import json
 import os
 import random
@@ -28,8 +27,6 @@ NODES = 5
 # Faster maintenance than production so the test stays short; the protocol is the same.
 STABILIZE_MS = 1000
 SUCCESSORS = 4
-# cluster.id_choices (the daemon's default): the candidate ids of a joining node.
-ID_CHOICES = 16
 REPLICAS = 3
 # Converging after joins or crashes takes a few periods (2 x RTO to declare death, then a
 # stabilize round per hop of repair); ~30 periods is far beyond what it needs.
@@ -61,20 +58,13 @@ SCRAPE_CHUNK = 40
 # Ring helpers (also used by cluster_partition.py)
 
 
-def candidate_ids(ring_addr, choices=ID_CHOICES):
-    """The ids a node may take, as 40 hex digits: SHA-1 of its advertised ring "ip:port" text,
-    or of that text with "#<v>" for a virtual index 0 < v < choices."""
-    return [hashlib.sha1((ring_addr if v == 0 else f"{ring_addr}#{v}").encode()).hexdigest()
-            for v in range(choices)]
-
-
-def chosen_id(ring_addr, ring_ids, choices=ID_CHOICES):
+def chosen_id(ring_addr, ring_ids):
     """The id a node joining a ring of `ring_ids` takes: the candidate whose smaller piece of
     the gap it falls into is largest (the first such candidate on a tie)."""
     space = 1 << 160
     ordered = sorted(int(x, 16) for x in ring_ids)
     best, best_piece = None, -1
-    for c_hex in candidate_ids(ring_addr, choices):
+    for c_hex in h.ring_candidate_ids(ring_addr):
         c = int(c_hex, 16)
         pred = max((x for x in ordered if x < c), default=ordered[-1])
         succ = min((x for x in ordered if x >= c), default=ordered[0])
@@ -110,7 +100,7 @@ class ClusterNode:
                  udp="127.0.0.1:0"):
         self.name = name
         self.ring = ring_addr
-        self._id = candidate_ids(ring_addr)[0]
+        self._id = h.ring_candidate_ids(ring_addr)[0]
         self.binary = binary
         self.workdir = os.path.join(workdir, name)
         os.makedirs(self.workdir, exist_ok=True)
@@ -138,7 +128,7 @@ class ClusterNode:
         s = self.stats()
         if s is not None:
             got = s["node"]["id"]
-            if got not in candidate_ids(self.ring):
+            if got not in h.ring_candidate_ids(self.ring):
                 raise h.CheckFailed(f"{self.name} reports id {got}, not one of {self.ring}'s")
             self._id = got
         return self._id
@@ -433,6 +423,12 @@ def body(args, workdir, rng):
                                  conf).start())
     converge(nodes, f"{NODES} nodes form one ordered ring")
     by_id = {n.id: n for n in nodes}
+    # Every node reports the share it owns; together they cover the key space once (each
+    # rounded down by less than one millionth).
+    shares = {n.name: n.stats()["key_space_ppm"] for n in nodes}
+    h.log(f"key space owned (ppm): {shares}")
+    h.check(1_000_000 - NODES < sum(shares.values()) <= 1_000_000,
+            f"the owned shares add up to the whole key space ({sum(shares.values())} ppm)")
 
     # ---- 1. seeder at A, leecher at C, via the ring ------------------------------------------
     h.log("=== libtorrent seeder and leecher at different nodes ===")

@@ -105,6 +105,17 @@ def wait_for_value(fn, expected, timeout_s, what, interval_s=0.1):
     raise CheckFailed(f"{what}: expected {expected!r} within {timeout_s:.0f}s, last {last!r}")
 
 
+# cluster.id_choices (the daemon's default): a joining ring node takes one of this many ids.
+RING_ID_CHOICES = 16
+
+
+def ring_candidate_ids(ring_addr, choices=RING_ID_CHOICES):
+    """The ids a ring node may take, as 40 hex digits: SHA-1 of its advertised ring "ip:port"
+    text, or of that text with "#<v>" for a virtual index 0 < v < choices."""
+    return [hashlib.sha1((ring_addr if v == 0 else f"{ring_addr}#{v}").encode()).hexdigest()
+            for v in range(choices)]
+
+
 def free_port(family=socket.AF_INET, kind=socket.SOCK_STREAM, host="127.0.0.1"):
     """A port that was free a moment ago, for clients that cannot bind port 0 themselves."""
     with socket.socket(family, kind) as s:

@@ -6,7 +6,6 @@ and rejoins; SIGTERM makes a node leave gracefully and its neighbours close the 
 (well before a failure could have been detected). Bounds are generous; measured times print.
 """
 
-import hashlib
 import json
 import os
 import signal
@@ -27,21 +26,11 @@ CONVERGE_TIMEOUT_S = 40.0
 LEAVE_CLOSE_TIMEOUT_S = 1.0 * STABILIZE_MS / 1000 + 0.5
 
 
-# cluster.id_choices (the daemon's default): a joining node takes one of this many ids.
-ID_CHOICES = 16
-
-
-def candidate_ids(addr):
-    """SHA-1 of "ip:port", or of "ip:port#<v>" for a virtual index 0 < v < ID_CHOICES."""
-    return [hashlib.sha1((addr if v == 0 else f"{addr}#{v}").encode()).hexdigest()
-            for v in range(ID_CHOICES)]
-
-
 class Node:
     def __init__(self, binary, workdir, index, ring_port, join, secret="ring-e2e-secret"):
         self.index = index
         self.ring = f"127.0.0.1:{ring_port}"
-        self._id = candidate_ids(self.ring)[0]
+        self._id = h.ring_candidate_ids(self.ring)[0]
         self.binary = binary
         self.workdir = os.path.join(workdir, f"node{index}")
         os.makedirs(self.workdir, exist_ok=True)
@@ -68,7 +57,7 @@ class Node:
         the last one it reported."""
         s = self.stats()
         if s is not None:
-            if s["node"]["id"] not in candidate_ids(self.ring):
+            if s["node"]["id"] not in h.ring_candidate_ids(self.ring):
                 raise h.CheckFailed(f"{self.ring} reports id {s['node']['id']}, not one of its own")
             self._id = s["node"]["id"]
         return self._id

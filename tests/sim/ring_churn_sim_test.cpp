@@ -115,9 +115,12 @@ BOOST_DATA_TEST_CASE(exponential_session_churn_stays_safe_and_lookups_succeed,
         if (!c.net.running(i)) continue;
         ++ended;
         (c.rng.below(4) == 0) ? c.net.leave(i) : c.net.crash(i);
+        // Three seeds, as an operator lists several: with one, a joiner whose seed ends its
+        // session before answering knows no other node and never joins.
         auto j = c.net.add_node();
-        SocketAddress s = c.net.address(random_member());
-        c.net.join(j, std::span<const SocketAddress>(&s, 1));
+        std::vector<SocketAddress> seeds;
+        for (int k = 0; k < 3; ++k) seeds.push_back(c.net.address(random_member()));
+        c.net.join(j, seeds);
         ends.push({c.net.now() + session(), j});
       }
     }
@@ -146,7 +149,7 @@ BOOST_DATA_TEST_CASE(restarted_nodes_rejoin_and_the_ring_forgets_their_old_ids,
     c.build(40, Milliseconds(100));
     RT_SIM_REQUIRE(c.converge(Seconds(600)), seed, "base ring not ideal: " << c.ideal_failure());
     // Restart a few nodes (one pair adjacent) while their neighbours still list them.
-    int moved = 0;  // restarts that came back under another id
+    std::vector<std::pair<std::size_t, NodeId>> restarted;  // (node, id before the restart)
     for (int k = 0; k < 6; ++k) {
       const std::size_t i = 1 + c.rng.below(39);
       std::optional<std::size_t> next;  // i's successor on the ring, for the adjacent case
@@ -154,21 +157,21 @@ BOOST_DATA_TEST_CASE(restarted_nodes_rejoin_and_the_ring_forgets_their_old_ids,
         for (std::size_t j = 1; j < 40; ++j)
           if (c.net.running(j) && c.net.node(j).self().id == c.net.node(i).successors()[0].id) next = j;
       SocketAddress s = c.net.address(0);
-      const NodeId old_id = c.net.node(i).self().id;
+      restarted.emplace_back(i, c.net.node(i).self().id);
       c.net.restart(i, std::span<const SocketAddress>(&s, 1));
       if (next) c.net.restart(*next, std::span<const SocketAddress>(&s, 1));
       c.run(Milliseconds(700 + c.rng.below(3000)), true);
       RT_SIM_REQUIRE(!c.violation, seed, "safety after restart " << k << ": " << *c.violation);
-      if (c.net.node(i).is_member() && c.net.node(i).self().id != old_id) ++moved;
-      if (choices == 1 && c.net.node(i).is_member())
-        RT_SIM_REQUIRE(c.net.node(i).self().id == old_id, seed, "plain id changed on restart");
     }
-    // The old incarnation still holds its position when the new one probes: a candidate
-    // equal to it would split nothing, so a choosing node always moves.
-    if (choices > 1) RT_SIM_REQUIRE(moved > 0, seed, "no restart took a new id");
     auto took = c.converge(Seconds(600), true);
     RT_SIM_REQUIRE(!c.violation, seed, "safety: " << *c.violation);
     RT_SIM_REQUIRE(took, seed, "not ideal after restarts: " << c.ideal_failure());
+    std::size_t moved = 0;  // restarts that came back under another id
+    for (const auto& [i, old_id] : restarted) moved += c.net.node(i).self().id != old_id ? 1 : 0;
+    if (choices == 1) RT_SIM_REQUIRE(moved == 0, seed, "a plain id changed on restart");
+    // A choosing node takes its old position again only if no other candidate splits a gap
+    // better; among six restarts some move, and the ring must have forgotten their old ids.
+    if (choices > 1) RT_SIM_REQUIRE(moved > 0, seed, "no restart took a new id");
     RT_SIM_REQUIRE(c.wrong_lookups(5) == 0, seed, "lookups returned a wrong owner");
   }
 }

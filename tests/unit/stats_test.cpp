@@ -32,9 +32,12 @@ BOOST_AUTO_TEST_CASE(ring_node_json_lists_neighbours_in_order) {
   r.predecessor = NodeRef{"99", "127.0.0.1:7001"};
   r.successors = {NodeRef{"bb", "127.0.0.1:7002"}, NodeRef{"cc", "127.0.0.1:7003"}};
   r.fingers = 7;
+  r.key_space_ppm = 333'333;
   s.ring = r;
   s.extra_counters = {{"ring_pings", 9}};
   auto j = render_stats_json(s);
+  BOOST_TEST(j.find("\"key_space_ppm\":333333") != std::string::npos);
+  BOOST_TEST(render_metrics(s).find("ringtracker_ring_key_space_ppm 333333\n") != std::string::npos);
   BOOST_TEST(j.find("\"node\":{\"id\":\"aa\",\"ring\":\"127.0.0.1:7000\"}") != std::string::npos);
   BOOST_TEST(j.find("\"predecessor\":{\"id\":\"99\",\"ring\":\"127.0.0.1:7001\"}") != std::string::npos);
   BOOST_TEST(j.find("\"successors\":[{\"id\":\"bb\",\"ring\":\"127.0.0.1:7002\"},{\"id\":\"cc\"") !=

@@ -548,6 +548,32 @@ inline void merge_keeps_later_expiry(const StoreFactory& make) {
   BOOST_TEST(store->scrape(ih, at(80)).complete == 0U);
 }
 
+// Two nodes that sync a swarm back and forth see each other's copy up to one second younger
+// than their own (the age does not count the time in transit across a tick): taking it would
+// extend the peer's life by a second per round trip, without end. A peer announced once
+// expires one TTL after that announce however often copies travel.
+inline void copies_one_tick_younger_do_not_extend_life(const StoreFactory& make) {
+  auto store = make(limits_with_ttl(100));
+  const InfoHash ih = torrent(1);
+  ok(*store, request(ih, v4(1), 5), at(0));
+  for (int t = 1; t < 100; ++t) {
+    auto snap = store->export_swarm(ih, at(t));
+    BOOST_REQUIRE(snap.has_value());
+    for (auto& p : snap->peers) p.remaining_ttl += std::chrono::seconds(1);  // crossed a tick
+    store->merge_swarm(*snap, at(t));
+  }
+  BOOST_TEST(store->scrape(ih, at(99)).incomplete == 1U);
+  BOOST_TEST(store->scrape(ih, at(100)).incomplete == 0U);
+  // A clearly fresher copy (a later announce elsewhere) still makes it younger.
+  ok(*store, request(ih, v4(1), 5), at(200));
+  SwarmSnapshot later;
+  later.info_hash = ih;
+  later.peers.push_back({v4(1), PeerId{}, false, std::chrono::seconds(100)});
+  store->merge_swarm(later, at(250));
+  BOOST_TEST(store->scrape(ih, at(349)).incomplete == 1U);
+  BOOST_TEST(store->scrape(ih, at(350)).incomplete == 0U);
+}
+
 // Replicas see an announce and its copies from other nodes with ages rounded to seconds on
 // different clocks: a started/completed pair within one second must not come back as a leecher.
 inline void merge_of_simultaneous_copies_keeps_completion(const StoreFactory& make) {
@@ -827,11 +853,11 @@ inline void merge_into_model(SwarmStore& store, ReferenceModel& model, const Swa
       s->peers.emplace(p.address, ReferenceModel::Peer{p.seeder, p.seeder, seen});
     } else {
       // Copies within one second are simultaneous: completion wins; only a clearly fresher
-      // copy may turn a seeder back into a leecher.
+      // copy may turn a seeder back into a leecher or make the peer younger.
       const bool clearly_fresher = seen > it->second.seen + 1;
       const bool about_same = !clearly_fresher && seen >= it->second.seen - 1;
       if (clearly_fresher || about_same) {
-        if (seen > it->second.seen) it->second.seen = seen;
+        if (clearly_fresher) it->second.seen = seen;
         it->second.seeder = clearly_fresher ? p.seeder : (p.seeder || it->second.seeder);
       }
     }
@@ -980,6 +1006,7 @@ inline void matches_reference_model_over_random_operations(const StoreFactory& m
   X(snapshot_export_merge_round_trip)                        \
   X(merge_keeps_later_expiry)                                \
   X(merge_of_simultaneous_copies_keeps_completion)           \
+  X(copies_one_tick_younger_do_not_extend_life)              \
   X(merge_ignores_dead_peers_and_clamps_ttl)                 \
   X(merge_respects_caps)                                     \
   X(export_of_unknown_or_expired_swarm_is_empty)             \
