@@ -1178,8 +1178,15 @@ void RingNode::join_confirmed(TimePoint now, LookupId id, const NodeRef& from,
       l->join_list = {*pred, from};
     }
   }
+  settle_join_probe(now, id);
+}
+
+void RingNode::settle_join_probe(TimePoint now, LookupId id) {
+  Lookup* l = find_lookup(id);
+  if (!l) return;
   std::optional<NodeRef> gap_pred = std::move(l->join_pred);
   std::vector<NodeRef> list = std::move(l->join_list);
+  const NodeId key = l->key;
   std::erase_if(lookups_, [&](const Lookup& x) { return x.id == id; });
   join_found(now, key, gap_pred, std::move(list));
 }
@@ -1188,12 +1195,7 @@ void RingNode::lookup_target_dead(TimePoint now, LookupId id) {
   Lookup* l = find_lookup(id);
   if (!l) return;
   if (l->confirming) {
-    // The upper end did not answer: the probe keeps the answer it had.
-    std::optional<NodeRef> gap_pred = std::move(l->join_pred);
-    std::vector<NodeRef> list = std::move(l->join_list);
-    const NodeId key = l->key;
-    std::erase_if(lookups_, [&](const Lookup& x) { return x.id == id; });
-    join_found(now, key, gap_pred, std::move(list));
+    settle_join_probe(now, id);  // the upper end did not answer: the gap as last named
     return;
   }
   if (l->dead.size() < kLookupDeadMax) l->dead.push_back(l->target.id);

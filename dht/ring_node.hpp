@@ -341,6 +341,8 @@ class RingNode {
   /// The answer of a join probe's confirmation at the gap's named upper end `from`.
   void join_confirmed(TimePoint now, LookupId id, const NodeRef& from,
                       const std::optional<NodeRef>& pred, bool pred_usable);
+  /// Ends a confirming join probe with the gap it holds (join_pred, join_list).
+  void settle_join_probe(TimePoint now, LookupId id);
   void lookup_fallback(TimePoint now, LookupId id);
   void lookup_finish(TimePoint now, LookupId id, std::optional<NodeRef> owner);
   bool lookup_knows_dead(const Lookup& l, const NodeId& id) const;
