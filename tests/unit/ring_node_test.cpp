@@ -360,6 +360,30 @@ NodeId smaller_piece(const NodeId& lower, const NodeId& c, const NodeId& upper) 
   return std::min(NodeId::distance(lower, c), NodeId::distance(c, upper));
 }
 
+/// A network of `nodes` nodes (not started) that choose among `choices` ids, stabilizing
+/// every second.
+std::unique_ptr<SimNetwork> choosing_network(std::uint64_t seed, std::uint16_t choices,
+                                             std::size_t nodes, Duration latency_min,
+                                             Duration latency_max) {
+  SimOptions o = sim_options(seed);
+  o.node.id_choices = choices;
+  o.node.stabilize_period = Seconds(1);
+  o.latency_min = latency_min;
+  o.latency_max = latency_max;
+  auto net = std::make_unique<SimNetwork>(o);
+  for (std::size_t i = 0; i < nodes; ++i) net->add_node();
+  return net;
+}
+
+/// Runs until the ring is ideal, at most `seconds_max` simulated seconds; true if it is.
+bool run_until_ideal(SimNetwork& net, int seconds_max) {
+  for (int s = 0; s < seconds_max; ++s) {
+    if (!RingInvariants(net.running_nodes()).check_ideal()) return true;
+    net.run_for(Seconds(1));
+  }
+  return !RingInvariants(net.running_nodes()).check_ideal();
+}
+
 /// Largest share of the key space any running node owns, as a multiple of the mean.
 double max_share_over_mean(SimNetwork& net) {
   std::vector<NodeId> ids;
@@ -406,11 +430,7 @@ BOOST_AUTO_TEST_CASE(joiner_takes_the_candidate_id_that_halves_its_gap_best) {
 BOOST_AUTO_TEST_CASE(id_choices_spread_the_key_space_evenly_and_seeds_with_virtual_ids_work) {
   constexpr std::size_t kNodes = 40;
   auto build = [](std::uint16_t choices) {
-    SimOptions o = sim_options(12);
-    o.node.id_choices = choices;
-    o.node.stabilize_period = Seconds(1);
-    auto net = std::make_unique<SimNetwork>(o);
-    for (std::size_t i = 0; i < kNodes; ++i) net->add_node();
+    auto net = choosing_network(12, choices, kNodes, Milliseconds(10), Milliseconds(30));
     net->create(0);
     std::size_t virtual_seeds = 0;
     for (std::size_t i = 1; i < kNodes; ++i) {
@@ -422,9 +442,7 @@ BOOST_AUTO_TEST_CASE(id_choices_spread_the_key_space_evenly_and_seeds_with_virtu
       net->run_for(Seconds(3));
       BOOST_REQUIRE_MESSAGE(net->node(i).is_member(), "node " << i << " did not join");
     }
-    for (int s = 0; s < 120 && RingInvariants(net->running_nodes()).check_ideal(); ++s)
-      net->run_for(Seconds(1));
-    BOOST_TEST(!RingInvariants(net->running_nodes()).check_ideal());
+    BOOST_TEST(run_until_ideal(*net, 120));
     return std::make_pair(std::move(net), virtual_seeds);
   };
   auto [plain, plain_virtual] = build(1);
@@ -440,26 +458,19 @@ BOOST_AUTO_TEST_CASE(id_choices_spread_the_key_space_evenly_and_seeds_with_virtu
   BOOST_TEST(chosen_max < 2.5);
   BOOST_TEST(chosen_max < plain_max);
 }
+
 BOOST_AUTO_TEST_CASE(joiners_started_at_the_same_instant_still_spread_over_the_key_space) {
   // An operator's script starts every node at once: without the random start and the gap
   // confirmation, all of them would probe the lone first node and split its circle at the
   // same place (measured: the largest share 10.7x the mean, a node at 0.005x).
   constexpr std::size_t kNodes = 24;
   auto build = [](std::uint16_t choices) {
-    SimOptions o = sim_options(5);
-    o.node.id_choices = choices;
-    o.node.stabilize_period = Seconds(1);
-    o.latency_min = Microseconds(200);
-    o.latency_max = Microseconds(600);
-    auto net = std::make_unique<SimNetwork>(o);
-    for (std::size_t i = 0; i < kNodes; ++i) net->add_node();
+    auto net = choosing_network(5, choices, kNodes, Microseconds(200), Microseconds(600));
     net->create(0);
     net->run_for(Milliseconds(300));
     std::vector<SocketAddress> seeds{net->address(0)};
     for (std::size_t i = 1; i < kNodes; ++i) net->join(i, seeds);
-    for (int s = 0; s < 60 && RingInvariants(net->running_nodes()).check_ideal(); ++s)
-      net->run_for(Seconds(1));
-    BOOST_TEST(!RingInvariants(net->running_nodes()).check_ideal());
+    BOOST_TEST(run_until_ideal(*net, 60));
     return net;
   };
   auto plain = build(1);
