@@ -120,8 +120,7 @@ std::string key_space_balance(const std::set<NodeId>& members) {
   std::vector<double> shares;
   NodeId prev = *members.rbegin();
   for (const auto& id : members) {
-    shares.push_back(static_cast<double>(NodeId::distance(prev, id).prefix64()) / 0x1p64 *
-                     static_cast<double>(members.size()));
+    shares.push_back(NodeId::distance(prev, id).fraction() * static_cast<double>(members.size()));
     prev = id;
   }
   std::sort(shares.begin(), shares.end());

@@ -52,6 +52,9 @@ class NodeId {
   NodeId plus_pow2(int i) const { return plus(pow2(i)); }
   /// Clockwise distance from `from` to `to`: (to - from) mod 2^160.
   static NodeId distance(const NodeId& from, const NodeId& to);
+  /// This id as a fraction of the circle, [0, 1) (the top 64 bits: precise enough for shares;
+  /// distance(a, b).fraction() is the share of the key space the arc (a, b] holds).
+  double fraction() const { return static_cast<double>(prefix64()) * 0x1p-64; }
   /// Index of the highest set bit, or -1 for zero.
   int log2_floor() const;
   bool is_zero() const;

@@ -192,15 +192,11 @@ struct Daemon {
       if (ring->predecessor()) rs.predecessor = ref(*ring->predecessor());
       for (const auto& n : ring->successors()) rs.successors.push_back(ref(n));
       rs.fingers = ring->finger_count();
-      // (pred, self]: the whole circle while alone; the top 64 bits are precise enough.
+      // (pred, self]: the whole circle while alone.
       rs.key_space_ppm = 1'000'000;
-      if (ring->predecessor() && ring->predecessor()->id != ring->self().id) {
-        const double share =
-            static_cast<double>(
-                rt::dht::NodeId::distance(ring->predecessor()->id, ring->self().id).prefix64()) /
-            0x1p64;
-        rs.key_space_ppm = static_cast<std::uint32_t>(share * 1e6);
-      }
+      if (ring->predecessor() && ring->predecessor()->id != ring->self().id)
+        rs.key_space_ppm = static_cast<std::uint32_t>(
+            rt::dht::NodeId::distance(ring->predecessor()->id, ring->self().id).fraction() * 1e6);
       s.ring = std::move(rs);
       const auto& c = ring->counters();
       for (std::size_t k = 0; k < rt::dht::kMessageKindCount; ++k) {

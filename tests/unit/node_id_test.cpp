@@ -85,6 +85,15 @@ BOOST_AUTO_TEST_CASE(distance_is_clockwise) {
   BOOST_TEST(NodeId::distance(small(9), small(9)).is_zero());
 }
 
+BOOST_AUTO_TEST_CASE(fraction_is_the_share_of_the_circle) {
+  BOOST_TEST(NodeId().fraction() == 0.0);
+  BOOST_TEST(NodeId::pow2(159).fraction() == 0.5);
+  BOOST_TEST(NodeId::pow2(158).fraction() == 0.25);
+  // A quarter of the circle between two ids, across the wrap.
+  const NodeId three_quarters = NodeId::pow2(159).plus(NodeId::pow2(158));
+  BOOST_TEST(NodeId::distance(three_quarters, NodeId()).fraction() == 0.25);
+}
+
 BOOST_AUTO_TEST_CASE(log2_floor_finds_top_bit) {
   BOOST_TEST(NodeId().log2_floor() == -1);
   BOOST_TEST(small(1).log2_floor() == 0);

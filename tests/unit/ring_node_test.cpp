@@ -393,7 +393,7 @@ double max_share_over_mean(SimNetwork& net) {
   double worst = 0;
   for (std::size_t i = 0; i < ids.size(); ++i) {
     const NodeId gap = NodeId::distance(ids[(i + ids.size() - 1) % ids.size()], ids[i]);
-    worst = std::max(worst, static_cast<double>(gap.prefix64()) / 18446744073709551616.0);
+    worst = std::max(worst, gap.fraction());
   }
   return worst * static_cast<double>(ids.size());
 }
