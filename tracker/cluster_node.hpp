@@ -305,7 +305,8 @@ class ClusterNode final : public RequestHandler {
   struct HashOf {
     KeyedHash20 keyed;
     std::size_t operator()(const InfoHash& h) const { return static_cast<std::size_t>(keyed(h)); }
-  };  struct IdHash {
+  };
+  struct IdHash {
     std::size_t operator()(const dht::NodeId& id) const {
       return static_cast<std::size_t>(id.prefix64());
     }

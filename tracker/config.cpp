@@ -44,10 +44,6 @@ struct Reader {
     integer(s, k, v, lo, hi);
     out = std::chrono::duration<Rep, Period>(v);
   }
-  void seconds(std::string_view s, std::string_view k, std::chrono::seconds& out, std::int64_t lo,
-               std::int64_t hi) {
-    duration(s, k, out, lo, hi);
-  }
   void boolean(std::string_view s, std::string_view k, bool& out) {
     auto* n = get(s, k);
     if (!n) return;
@@ -116,9 +112,9 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   const toml::table& root = parsed.table();
   Reader r{root, {}, {}};
 
-  r.seconds("tracker", "interval", cfg.interval, 1, 86400);
-  r.seconds("tracker", "interval_jitter", cfg.interval_jitter, 0, 86400);
-  r.seconds("tracker", "min_interval", cfg.min_interval, 0, 86400);
+  r.duration("tracker", "interval", cfg.interval, 1, 86400);
+  r.duration("tracker", "interval_jitter", cfg.interval_jitter, 0, 86400);
+  r.duration("tracker", "min_interval", cfg.min_interval, 0, 86400);
   r.integer("tracker", "numwant_max", cfg.limits.numwant_max, 0, 10000);
   r.integer("tracker", "torrents_max", cfg.limits.torrents_max, 1, 1'000'000'000);
   r.integer("tracker", "peers_per_torrent_max", cfg.limits.peers_per_torrent_max, 1, 100'000'000);
@@ -127,7 +123,7 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   r.addresses("http", "listen", cfg.http_listen);
   r.boolean("http", "keep_alive", cfg.http_keep_alive);
   r.integer("http", "header_bytes_max", cfg.http_header_bytes_max, 512, 1 << 20);
-  r.seconds("http", "timeout", cfg.http_timeout, 1, 3600);
+  r.duration("http", "timeout", cfg.http_timeout, 1, 3600);
   std::vector<std::string> proxies;
   r.strings("http", "trusted_proxies", proxies);
   for (auto& p : proxies) {
@@ -141,7 +137,7 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
 
   r.addresses("udp", "listen", cfg.udp_listen);
   r.integer("udp", "receive_buffer_bytes", cfg.udp_receive_buffer_bytes, 0, 1 << 30);
-  r.seconds("udp", "connection_id_window", cfg.connection_id_window, 10, 3600);
+  r.duration("udp", "connection_id_window", cfg.connection_id_window, 10, 3600);
 
   r.strings("cluster", "secrets", cfg.secrets);
   std::vector<SocketAddress> ring;

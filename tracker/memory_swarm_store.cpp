@@ -24,7 +24,6 @@ constexpr std::uint32_t kSlotIndexMask = 0x00FFFFFFU;
 constexpr std::size_t kMallocHeader = 8;
 constexpr std::size_t kMallocAlign = 16;
 
-
 std::uint16_t make_stamp(std::uint32_t tick, bool counted) {
   return static_cast<std::uint16_t>((tick & kStampTickMask) | (counted ? kStampCounted : 0));
 }
