@@ -190,14 +190,11 @@ sys.exit(1)
 EOF
 }
 
-node_id() {  # node_id HTTP -> the node's id (40 hex digits) from /stats
+stats_value() {  # stats_value HTTP KEY...: one value of /stats, e.g. `stats_value HTTP node id`
   python3 -c 'import json,sys,urllib.request
-print(json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/stats", timeout=5))["node"]["id"])' "$1"
-}
-
-swarms() {  # swarms HTTP FIELD -> /stats swarms.FIELD
-  python3 -c 'import json,sys,urllib.request
-print(json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/stats", timeout=5))["swarms"][sys.argv[2]])' "$1" "$2"
+v = json.load(urllib.request.urlopen(f"http://{sys.argv[1]}/stats", timeout=5))
+for k in sys.argv[2:]: v = v[k]
+print(v)' "$@"
 }
 
 results=$tmp/results.tsv
@@ -265,19 +262,16 @@ if [[ $do_throughput == 1 || $do_latency == 1 ]]; then
   start_node r3 --ring "127.0.0.1:$port_r3" --join "$ring_r1"
   ring_ready "$http_r1" "$http_r2" "$http_r3"
   ring_pids="$pid_r1 $pid_r2 $pid_r3"
-  id_r1=$(node_id "$http_r1") id_r2=$(node_id "$http_r2") id_r3=$(node_id "$http_r3")
+  id_r1=$(stats_value "$http_r1" node id)
+  id_r2=$(stats_value "$http_r2" node id)
+  id_r3=$(stats_value "$http_r3" node id)
 fi
 
 if [[ $do_throughput == 1 ]]; then
   echo "== throughput (announces, numwant $NUMWANT)"
   # With clients at r1, what r2 and r3 own is forwarded. Printed to read the ratio.
-  python3 - "$id_r1" "$id_r2" "$id_r3" <<'EOF'
-import sys
-ids = sorted((int(x, 16), f"r{i + 1}") for i, x in enumerate(sys.argv[1:]))
-space = 1 << 160
-share = {name: ((i_id - ids[k - 1][0]) % space) / space for k, (i_id, name) in enumerate(ids)}
-print("# key space owned: " + ", ".join(f"{n} {share[n] * 100:.1f} %" for n in sorted(share)))
-EOF
+  echo "# key space owned (ppm): r1 $(stats_value "$http_r1" key_space_ppm)," \
+    "r2 $(stats_value "$http_r2" key_space_ppm), r3 $(stats_value "$http_r3" key_space_ppm)"
   if [[ $WARMUP != 0 ]]; then
     load "$udp_lone" "$WARMUP" >/dev/null 2>&1 || true
     load "$udp_r1" "$WARMUP" >/dev/null 2>&1 || true
@@ -367,7 +361,7 @@ if [[ $do_takeover == 1 ]]; then
       --hash-seed 11 >"$tmp/fill.json" 2>"$tmp/fill.err" || die "fill failed: $(cat "$tmp/fill.err")"
   echo "# filled in $(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" \
       "$t0" "$(date +%s.%N)") s: $(python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["loaded_peers"], "peers loaded,", r["timeouts"], "timeouts,", r["errors"], "errors")' <"$tmp/fill.json")"
-  owned=$(( $(swarms "$http_t1" torrents) + $(swarms "$http_t2" torrents) ))
+  owned=$(( $(stats_value "$http_t1" swarms torrents) + $(stats_value "$http_t2" swarms torrents) ))
   echo "# owned by t1 + t2: $owned swarms"
   ring3=127.0.0.1:$(free_port)
   "$UDP_LOAD" --print-hashes --torrents "$takeover_torrents" --hash-seed 11 >"$tmp/take.txt"
@@ -375,7 +369,7 @@ if [[ $do_takeover == 1 ]]; then
   start_node t3 --ring "$ring3" --join "$ring_t1"
   # What the joiner must own follows from the id it joins with (with id choices, one of its
   # candidates): read once it has a predecessor, then counted by the ring arithmetic.
-  python3 - "$http_t3" "$tmp/take.txt" "$(node_id "$http_t1")" "$(node_id "$http_t2")" \
+  python3 - "$http_t3" "$tmp/take.txt" "$(stats_value "$http_t1" node id)" "$(stats_value "$http_t2" node id)" \
       "$t_start" <<'EOF'
 import bisect, json, sys, time, urllib.request
 http, path, t1, t2, t_start = sys.argv[1:6]
