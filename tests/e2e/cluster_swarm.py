@@ -125,12 +125,7 @@ class ClusterNode:
     def id(self):
         """The id the node reports (a joiner chooses one of its candidates); while it does not
         answer, the last one it reported."""
-        s = self.stats()
-        if s is not None:
-            got = s["node"]["id"]
-            if got not in h.ring_candidate_ids(self.ring):
-                raise h.CheckFailed(f"{self.name} reports id {got}, not one of {self.ring}'s")
-            self._id = got
+        self._id = h.reported_ring_id(self.stats(), self.ring, self._id)
         return self._id
 
     @property

@@ -116,6 +116,17 @@ def ring_candidate_ids(ring_addr, choices=RING_ID_CHOICES):
             for v in range(choices)]
 
 
+def reported_ring_id(stats, ring_addr, last):
+    """The id a ring node reports in its /stats (a dict, or None while it does not answer:
+    then `last`), checked to be one of its address's candidates."""
+    if stats is None:
+        return last
+    got = stats["node"]["id"]
+    if got not in ring_candidate_ids(ring_addr):
+        raise CheckFailed(f"{ring_addr} reports id {got}, not one of its candidates")
+    return got
+
+
 def free_port(family=socket.AF_INET, kind=socket.SOCK_STREAM, host="127.0.0.1"):
     """A port that was free a moment ago, for clients that cannot bind port 0 themselves."""
     with socket.socket(family, kind) as s:

@@ -55,11 +55,7 @@ class Node:
     def id(self):
         """The id the node reports (checked against its address); while it does not answer,
         the last one it reported."""
-        s = self.stats()
-        if s is not None:
-            if s["node"]["id"] not in h.ring_candidate_ids(self.ring):
-                raise h.CheckFailed(f"{self.ring} reports id {s['node']['id']}, not one of its own")
-            self._id = s["node"]["id"]
+        self._id = h.reported_ring_id(self.stats(), self.ring, self._id)
         return self._id
 
     def stats(self):
