@@ -858,7 +858,10 @@ void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, const Re
       stop.numwant = 0;
       if (store.announce(stop, now)) ++counters_->replica_gone_applied;
     }
-    if (!mine) replica_seen_[h] = now;
+    // The stamp says "still a replica target": the sync re-sends every swarm well within
+    // replica_grace, so deltas (the hot path, one per announce batch) need not stamp; a swarm a
+    // delta created gets its first stamp from the next drop pass.
+    if (!mine && m.purpose != TransferPurpose::delta) replica_seen_[h] = now;
     ++counters_->replica_swarms_merged;
   }
 }

@@ -112,8 +112,9 @@ struct ClusterConfig {
   Duration replicate_period = Config::kReplicatePeriodDefault;
   /// Every owned swarm is re-pushed to the replicas this often (repairs lost deltas).
   Duration sync_period = Config::kSyncPeriodDefault;
-  /// A replica not refreshed (by delta or sync) for this long is no longer ours: dropped.
-  /// Must exceed sync_period by a margin for loss.
+  /// A replica not refreshed by a sync (or pull, or handoff) for this long is no longer ours:
+  /// dropped. Deltas do not count (they are the hot path). Must exceed sync_period by a margin
+  /// for loss.
   Duration replica_grace = Seconds(120);
   /// A joining node answers its range only after its pull finished or this passed.
   Duration pull_timeout = Milliseconds(1000);
