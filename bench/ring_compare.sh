@@ -72,16 +72,20 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 clk_tck=$(getconf CLK_TCK)
-cpu_ticks() {  # utime + stime (fields 14, 15 of /proc/PID/stat, counted after the name)
+cpu_ticks() {  # "utime stime" (fields 14, 15 of /proc/PID/stat, counted after the name)
   local stat
   stat=$(<"/proc/$1/stat")
   stat=${stat##*) }
-  awk '{print $12 + $13}' <<<"$stat"
+  awk '{print $12, $13}' <<<"$stat"
 }
-cpu_sum() {  # cpu_sum PID... -> summed ticks
-  local t=0 pid
-  for pid in "$@"; do t=$((t + $(cpu_ticks "$pid"))); done
-  echo "$t"
+cpu_sum() {  # cpu_sum PID... -> "user kernel" ticks summed over the processes
+  local u=0 k=0 pid tu tk
+  for pid in "$@"; do
+    read -r tu tk < <(cpu_ticks "$pid")
+    u=$((u + tu))
+    k=$((k + tk))
+  done
+  echo "$u $k"
 }
 
 free_port() {  # free_port [N]: N distinct ports free for both UDP and TCP a moment ago, never 6969
@@ -204,32 +208,40 @@ results=$tmp/results.tsv
 measure() {
   local kind=$1 round=$2 name=$3 pidlist=$4
   shift 4
-  local before after out rc=0
+  local u0 k0 u1 k1 out rc=0
   # shellcheck disable=SC2086  # a list of PIDs
-  before=$(cpu_sum $pidlist)
+  read -r u0 k0 < <(cpu_sum $pidlist)
   out=$("$@" 2>"$tmp/load.err") || rc=$?
   # shellcheck disable=SC2086
-  after=$(cpu_sum $pidlist)
+  read -r u1 k1 < <(cpu_sum $pidlist)
   local p
   for p in $pidlist; do kill -0 "$p" 2>/dev/null || die "daemon $p died during $name"; done
   [[ -n $out ]] || { cat "$tmp/load.err" >&2; die "no result from the load generator ($name)"; }
-  LOAD_OUT=$out python3 - "$results" "$kind" "$round" "$name" "$((after - before))" "$clk_tck" \
-      "$rc" <<'EOF'
+  LOAD_OUT=$out python3 - "$results" "$kind" "$round" "$name" "$((u1 - u0))" "$((k1 - k0))" \
+      "$clk_tck" "$rc" <<'EOF'
 import json, os, sys
-results, kind, rnd, name, ticks, hz, rc = sys.argv[1:]
+results, kind, rnd, name, user_ticks, kernel_ticks, hz, rc = sys.argv[1:]
 rs = [json.loads(l) for l in os.environ["LOAD_OUT"].splitlines() if l.startswith("{")]
-cpu_s = int(ticks) / int(hz)
+user_s = int(user_ticks) / int(hz)
+kernel_s = int(kernel_ticks) / int(hz)
+cpu_s = user_s + kernel_s
 done = sum(r["responses"] for r in rs)
 rate = sum(r["rps"] for r in rs)
 bad = sum(r["errors"] + r["invalid"] + r["timeouts"] for r in rs)
 p50 = max(r["p50_us"] for r in rs)
 p99 = max(r["p99_us"] for r in rs)
 per_cpu = done / cpu_s if cpu_s > 0 else float("nan")
+# Where a request's CPU goes: the daemons' own user code, and the kernel (their syscalls, and the
+# loopback delivery and wake-ups their sends cause).
+user_us = user_s * 1e6 / done if done else float("nan")
+kernel_us = kernel_s * 1e6 / done if done else float("nan")
 with open(results, "a") as f:
     f.write("\t".join(str(x) for x in (kind, rnd, name, f"{rate:.0f}", done, f"{cpu_s:.2f}",
-                                      f"{per_cpu:.0f}", bad, p50, p99, rc)) + "\n")
+                                      f"{per_cpu:.0f}", bad, p50, p99, rc, f"{user_us:.2f}",
+                                      f"{kernel_us:.2f}")) + "\n")
 print(f"  {kind:10s} round {rnd} {name:12s} {rate:9.0f} resp/s {per_cpu:9.0f} req/cpu-s "
-      f"(tracker cpu {cpu_s:.2f}s, bad {bad}, p50 {p50:.0f}us p99 {p99:.0f}us)")
+      f"(tracker cpu {cpu_s:.2f}s = user {user_us:.2f} + kernel {kernel_us:.2f} us/req, "
+      f"bad {bad}, p50 {p50:.0f}us p99 {p99:.0f}us)")
 EOF
 }
 
@@ -285,12 +297,15 @@ if [[ $do_throughput == 1 ]]; then
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.startswith("udp\t")]
 by = {}
-for kind, rnd, name, rate, done, cpu, per_cpu, bad, p50, p99, rc in rows:
-    by.setdefault(name, []).append((float(rate), float(per_cpu), int(bad)))
+for kind, rnd, name, rate, done, cpu, per_cpu, bad, p50, p99, rc, user_us, kernel_us in rows:
+    by.setdefault(name, []).append((float(rate), float(per_cpu), int(bad), float(user_us),
+                                    float(kernel_us)))
 med = {n: (statistics.median(v[0] for v in vals), statistics.median(v[1] for v in vals),
-           sum(v[2] for v in vals)) for n, vals in by.items()}
-for n, (rate, per_cpu, bad) in med.items():
-    print(f"udp        {n:12s} median {rate:10.0f} resp/s {per_cpu:10.0f} req/cpu-s  bad {bad}")
+           sum(v[2] for v in vals), statistics.median(v[3] for v in vals),
+           statistics.median(v[4] for v in vals)) for n, vals in by.items()}
+for n, (rate, per_cpu, bad, user_us, kernel_us) in med.items():
+    print(f"udp        {n:12s} median {rate:10.0f} resp/s {per_cpu:10.0f} req/cpu-s  "
+          f"user {user_us:.2f} + kernel {kernel_us:.2f} us/req  bad {bad}")
 for n in ("ring-one", "ring-spread"):
     if n in med and "lone" in med:
         r = med[n][1] / med["lone"][1]
@@ -332,7 +347,7 @@ EOF
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.startswith("lat-")]
 by = {}
-for kind, rnd, name, rate, done, cpu, per_cpu, bad, p50, p99, rc in rows:
+for kind, rnd, name, rate, done, cpu, per_cpu, bad, p50, p99, rc, user_us, kernel_us in rows:
     by.setdefault(name, []).append((float(p50), float(p99), int(bad)))
 for n in ("local", "remote"):
     if n in by:
