@@ -192,11 +192,15 @@ struct Daemon {
       if (ring->predecessor()) rs.predecessor = ref(*ring->predecessor());
       for (const auto& n : ring->successors()) rs.successors.push_back(ref(n));
       rs.fingers = ring->finger_count();
-      // (pred, self]: the whole circle while alone.
-      rs.key_space_ppm = 1'000'000;
-      if (ring->predecessor() && ring->predecessor()->id != ring->self().id)
+      // (pred, self]: the whole circle while alone, nothing before joining or while the
+      // predecessor is unknown (the range this node answers for is unknown then too).
+      if (ring->is_member() && ring->successors().empty()) {
+        rs.key_space_ppm = 1'000'000;
+      } else if (ring->is_member() && ring->predecessor() &&
+                 ring->predecessor()->id != ring->self().id) {
         rs.key_space_ppm = static_cast<std::uint32_t>(
             rt::dht::NodeId::distance(ring->predecessor()->id, ring->self().id).fraction() * 1e6);
+      }
       s.ring = std::move(rs);
       const auto& c = ring->counters();
       for (std::size_t k = 0; k < rt::dht::kMessageKindCount; ++k) {

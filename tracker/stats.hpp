@@ -24,7 +24,8 @@ struct RingStatus {
   std::vector<NodeRef> successors;  // nearest first
   std::size_t fingers = 0;
   /// Share of the key space this node owns, (predecessor, self], in millionths (the balance an
-  /// operator checks: about 1,000,000 / N each with cluster.id_choices).
+  /// operator checks: about 1,000,000 / N each with cluster.id_choices); 0 while not a member
+  /// or while the predecessor is unknown.
   std::uint32_t key_space_ppm = 0;
 };
 
