@@ -35,6 +35,9 @@ struct AnnounceRequest {
   std::int32_t numwant = -1;
   std::uint32_t key = 0;
   PeerFamilies families = PeerFamilies::both;
+  /// Only ask: counts and peers as for an announce, but `peer` is neither added nor refreshed
+  /// and no swarm is created (a DHT get_peers). `event` is ignored.
+  bool lookup_only = false;
 };
 
 struct PeerInfo {

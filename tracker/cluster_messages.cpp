@@ -25,6 +25,7 @@ enum class Kind : std::uint8_t {
 
 constexpr std::uint8_t kFlagV6 = 1;
 constexpr std::uint8_t kFlagWantPeerIds = 2;  // forwarded announces
+constexpr std::uint8_t kFlagLookupOnly = 4;   // forwarded announces
 constexpr std::uint8_t kFlagPeerId = 2;       // reply and snapshot peers
 constexpr std::uint8_t kFlagSeeder = 4;
 
@@ -147,7 +148,8 @@ void encode_announces(std::string& out, const std::vector<ForwardedAnnounce>& an
       p.u32(a.txid);
       p.bytes(r.info_hash);
       p.bytes(r.peer_id);
-      p.u8(family_flag(r.peer) | (a.want_peer_ids ? kFlagWantPeerIds : 0));
+      p.u8(family_flag(r.peer) | (a.want_peer_ids ? kFlagWantPeerIds : 0) |
+           (r.lookup_only ? kFlagLookupOnly : 0));
       p.ip_port(r.peer);
       p.u64(r.uploaded);
       p.u64(r.downloaded);
@@ -337,10 +339,11 @@ Status decode_item(Reader& r, ForwardedAnnounce& a) {
   r.bytes(q.info_hash);
   r.bytes(q.peer_id);
   const std::uint8_t flags = r.u8();
-  if ((flags & ~(kFlagV6 | kFlagWantPeerIds)) != 0) return fail(Err::bad_field);
+  if ((flags & ~(kFlagV6 | kFlagWantPeerIds | kFlagLookupOnly)) != 0) return fail(Err::bad_field);
   if (!r.has(ip_bytes(flags) + kAnnounceFixedBytes - (4 + 20 + 20 + 1)))
     return fail(Err::truncated);
   a.want_peer_ids = (flags & kFlagWantPeerIds) != 0;
+  q.lookup_only = (flags & kFlagLookupOnly) != 0;
   r.ip_port(flags, q.peer);
   q.uploaded = r.u64();
   q.downloaded = r.u64();

@@ -8,7 +8,8 @@
 // check per run of fields; a format change bumps the version byte instead of adding optional
 // fields. A message is u8 version (1), u8 kind, then:
 //   1 fw  forward batch  u16 n, n x announce; u16 m, m x scrape
-//         announce: u32 txid, info_hash 20, peer_id 20, u8 flags (bit0 IPv6, bit1 want peer ids),
+//         announce: u32 txid, info_hash 20, peer_id 20, u8 flags (bit0 IPv6, bit1 want peer ids,
+//                   bit2 lookup only),
 //                   IP 4|16, u16 port, u64 uploaded, u64 downloaded, u64 left, u8 event (0..3),
 //                   u8 families (1..3), i32 numwant, u32 key
 //         scrape:   u32 txid, u8 n (1..74), n x info_hash 20

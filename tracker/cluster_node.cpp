@@ -629,7 +629,7 @@ Expected<AnnounceResponse, std::string> ClusterNode::apply_announce(const Announ
                                                                     TimePoint now) {
   ensure_owned(req.info_hash, now);
   auto r = service_.apply_announce(req, now);
-  if (r) record_delta(req, r->result.downloaded, now);
+  if (r && !req.lookup_only) record_delta(req, r->result.downloaded, now);
   return r;
 }
 

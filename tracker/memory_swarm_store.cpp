@@ -457,6 +457,7 @@ Expected<AnnounceResult, StoreError> MemorySwarmStore::announce(const AnnounceRe
   const std::uint64_t hash = hash_of(req.info_hash);
   const bool stopping = req.event == AnnounceEvent::stopped;
   std::uint32_t index = find_swarm(req.info_hash, hash);
+  if (req.lookup_only) return lookup(req, index, tick);
   if (index == kNone) {
     if (stopping) return AnnounceResult{};  // nothing to remove, and nothing to create
     if (limits_.peers_per_torrent_max == 0) return Unexpected(StoreError::peers_full);
@@ -509,10 +510,37 @@ Expected<AnnounceResult, StoreError> MemorySwarmStore::announce(const AnnounceRe
   self.index = *applied;
 
   AnnounceResult r = counts_of(s);
+  const std::size_t want = wanted(req);
+  if (want > 0) select_peers(s, req, self, want, r.peers);
+  return r;
+}
+
+std::size_t MemorySwarmStore::wanted(const AnnounceRequest& req) const {
   // numwant: negative means the default, 0 means none; never more than the configured cap.
   const std::size_t asked =
       req.numwant < 0 ? static_cast<std::size_t>(kNumwantDefault) : std::size_t(req.numwant);
-  const std::size_t want = std::min(asked, limits_.numwant_max);
+  return std::min(asked, limits_.numwant_max);
+}
+
+AnnounceResult MemorySwarmStore::lookup(const AnnounceRequest& req, std::uint32_t index,
+                                        std::uint32_t tick) {
+  if (index == kNone) return AnnounceResult{};
+  Swarm& s = swarm_at(index);
+  expire(s, tick);
+  if (s.size() == 0) {
+    remove_swarm(index);
+    return AnnounceResult{};
+  }
+  // The asker may be in the swarm already (a peer searching again): it never gets itself.
+  SelfPosition self;
+  self.v6 = req.peer.ip.is_v6();
+  if (self.v6) {
+    if (s.v6) self.index = s.v6->find(V6Peer::of(req.peer).key());
+  } else {
+    self.index = s.v4.find(V4Peer::of(req.peer).key());
+  }
+  AnnounceResult r = counts_of(s);
+  const std::size_t want = wanted(req);
   if (want > 0) select_peers(s, req, self, want, r.peers);
   return r;
 }

@@ -100,6 +100,10 @@ class MemorySwarmStore final : public SwarmStore {
   template <class Rec>
   void merge_peer(Swarm& s, PeerList<Rec>& list, Rec rec, bool seeder, std::uint32_t age,
                   std::uint32_t tick);
+  /// Peers to return for `req`: numwant within the configured cap.
+  std::size_t wanted(const AnnounceRequest& req) const;
+  /// announce() for a lookup_only request; `index` is the swarm's or kNone.
+  AnnounceResult lookup(const AnnounceRequest& req, std::uint32_t index, std::uint32_t tick);
   void select_peers(const Swarm& s, const AnnounceRequest& req, const SelfPosition& self,
                     std::size_t want, std::vector<PeerInfo>& out);
   std::uint64_t next_random();

@@ -77,6 +77,7 @@ ForwardedAnnounce random_announce(dht::Prng& rng) {
   r.numwant = static_cast<std::int32_t>(rng.next());
   r.key = static_cast<std::uint32_t>(rng.next());
   r.families = static_cast<PeerFamilies>(1 + rng.below(3));
+  r.lookup_only = rng.below(2) == 1;
   a.want_peer_ids = rng.below(2) == 1;
   return a;
 }
@@ -174,7 +175,8 @@ ClusterMessage random_message(dht::Prng& rng, std::size_t kind) {
 bool same(const AnnounceRequest& a, const AnnounceRequest& b) {
   return a.info_hash == b.info_hash && a.peer_id == b.peer_id && a.peer == b.peer &&
          a.uploaded == b.uploaded && a.downloaded == b.downloaded && a.left == b.left &&
-         a.event == b.event && a.numwant == b.numwant && a.key == b.key && a.families == b.families;
+         a.event == b.event && a.numwant == b.numwant && a.key == b.key &&
+         a.families == b.families && a.lookup_only == b.lookup_only;
 }
 
 bool same(const ClusterMessage& x, const ClusterMessage& y) {
@@ -572,7 +574,7 @@ std::vector<Hostile> hostile_cases() {
       {"fw announces over the limit", message(kFw).u16(kItems + 1).str(), E::too_many},
       {"fw announces that cannot fit", message(kFw).u16(kItems).announce().u16(0).str(),
        E::truncated},
-      {"fw announce unknown flag", message(kFw).u16(1).announce(4).u16(0).str(), E::bad_field},
+      {"fw announce unknown flag", message(kFw).u16(1).announce(8).u16(0).str(), E::bad_field},
       {"fw announce event 4", message(kFw).u16(1).announce(0, 4).u16(0).str(), E::bad_field},
       {"fw announce families 0", message(kFw).u16(1).announce(0, 0, 0).u16(0).str(), E::bad_field},
       {"fw announce families 4", message(kFw).u16(1).announce(0, 0, 4).u16(0).str(), E::bad_field},

@@ -650,6 +650,58 @@ inline void scrape_unknown_is_zero_and_creates_nothing(const StoreFactory& make)
   BOOST_TEST(count_info_hashes(*store) == 0U);
 }
 
+inline AnnounceRequest lookup(const InfoHash& ih, const SocketAddress& asker, std::uint64_t left = 1,
+                              std::int32_t numwant = -1) {
+  AnnounceRequest r = request(ih, asker, left, AnnounceEvent::none, numwant);
+  r.lookup_only = true;
+  return r;
+}
+
+inline void lookup_only_of_unknown_torrent_creates_nothing(const StoreFactory& make) {
+  auto store = make(SwarmLimits{});
+  auto r = ok(*store, lookup(torrent(1), v4(1)), at(0));
+  BOOST_TEST(r.peers.empty());
+  BOOST_TEST(r.complete == 0U);
+  BOOST_TEST(r.incomplete == 0U);
+  BOOST_TEST(store->stats().torrents == 0U);
+  BOOST_TEST(count_info_hashes(*store) == 0U);
+}
+
+inline void lookup_only_returns_peers_without_adding_the_asker(const StoreFactory& make) {
+  auto store = make(SwarmLimits{});
+  const InfoHash ih = torrent(1);
+  ok(*store, request(ih, v4(1), 0, AnnounceEvent::completed), at(0));  // seeder
+  ok(*store, request(ih, v4(2), 10), at(0));                           // leecher
+  auto r = ok(*store, lookup(ih, v4(9)), at(1));
+  BOOST_TEST((addresses(r.peers) == std::set<SocketAddress>{v4(1), v4(2)}));
+  BOOST_TEST(r.complete == 1U);
+  BOOST_TEST(r.incomplete == 1U);
+  BOOST_TEST(r.downloaded == 1U);
+  BOOST_TEST(store->stats().peers == 2U);
+  BOOST_TEST(store->scrape(ih, at(1)).incomplete == 1U);
+  // A lookup is no refresh: the peers still expire a TTL after their own announces.
+  const auto ttl = std::chrono::duration_cast<std::chrono::seconds>(SwarmLimits{}.peer_ttl);
+  ok(*store, lookup(ih, v4(1)), at(ttl.count() - 10));
+  auto late = ok(*store, lookup(ih, v4(9)), at(ttl.count() + 10));
+  BOOST_TEST(late.peers.empty());
+  BOOST_TEST(store->stats().torrents == 0U);
+}
+
+inline void lookup_only_never_returns_the_asker_and_honours_left(const StoreFactory& make) {
+  auto store = make(SwarmLimits{});
+  const InfoHash ih = torrent(1);
+  for (unsigned i = 1; i <= 3; ++i) ok(*store, request(ih, v4(i), 0), at(0));     // seeders
+  for (unsigned i = 11; i <= 13; ++i) ok(*store, request(ih, v4(i), 50), at(0));  // leechers
+  auto leecher = ok(*store, lookup(ih, v4(11)), at(1));
+  BOOST_TEST(leecher.peers.size() == 5U);
+  BOOST_TEST(addresses(leecher.peers).count(v4(11)) == 0U);
+  auto seeder = ok(*store, lookup(ih, v4(1), 0), at(1));  // a seeder asks: leechers only
+  BOOST_TEST((addresses(seeder.peers) == std::set<SocketAddress>{v4(11), v4(12), v4(13)}));
+  auto two = ok(*store, lookup(ih, v4(20), 1, 2), at(1));
+  BOOST_TEST(two.peers.size() == 2U);
+  BOOST_TEST(store->stats().peers == 6U);
+}
+
 inline void for_each_and_erase_swarm(const StoreFactory& make) {
   auto store = make(SwarmLimits{});
   for (unsigned i = 0; i < 50; ++i) ok(*store, request(torrent(i), v4(i), 5), at(0));
@@ -1011,6 +1063,9 @@ inline void matches_reference_model_over_random_operations(const StoreFactory& m
   X(merge_respects_caps)                                     \
   X(export_of_unknown_or_expired_swarm_is_empty)             \
   X(scrape_unknown_is_zero_and_creates_nothing)              \
+  X(lookup_only_of_unknown_torrent_creates_nothing)          \
+  X(lookup_only_returns_peers_without_adding_the_asker)      \
+  X(lookup_only_never_returns_the_asker_and_honours_left)    \
   X(for_each_and_erase_swarm)                                \
   X(selection_reaches_every_peer)
 
