@@ -50,6 +50,8 @@ int hex_value(char c) {
 
 }  // namespace
 
+NodeId NodeId::sha1_of(std::string_view bytes) { return NodeId(sha1(bytes)); }
+
 NodeId NodeId::from_address(const SocketAddress& address, std::uint16_t vnode) {
   // The text is exactly SocketAddress::to_string(); IPv4 is formatted here without the
   // inet_ntop/sprintf round trip because every received ring message is verified with it.

@@ -30,6 +30,8 @@ class NodeId {
   /// SHA-1 of `address.to_string()` (e.g. "127.0.0.1:6969", "[::1]:6969"); with vnode > 0 the
   /// text is suffixed with "#<vnode>". vnode 0 means "no virtual node".
   static NodeId from_address(const SocketAddress& address, std::uint16_t vnode = 0);
+  /// SHA-1 of arbitrary bytes (the id rule above hashes the address text this way).
+  static NodeId sha1_of(std::string_view bytes);
   /// Exactly 20 bytes, else nullopt.
   static std::optional<NodeId> from_bytes(std::span<const std::uint8_t> bytes);
   static std::optional<NodeId> from_bytes(std::string_view bytes);
