@@ -158,6 +158,9 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   r.duration("cluster", "sync_period_s", cfg.sync_period, 5, 60);
   r.duration("cluster", "batch_linger_us", cfg.batch_linger, 0, 10'000);
 
+  r.addresses("dht", "listen", cfg.dht_listen);
+  r.addresses("dht", "bootstrap", cfg.dht_bootstrap);
+
   std::string mode = "off";
   r.string("access", "mode", mode);
   if (auto m = parse_access_mode(mode)) {

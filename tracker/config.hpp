@@ -81,6 +81,12 @@ struct Config {
   std::chrono::seconds sync_period = kSyncPeriodDefault;
   std::chrono::microseconds batch_linger = kBatchLingerDefault;
 
+  /// DHT (BEP 5) endpoints, one per address family; empty = no DHT. DHT-only clients that
+  /// use a node as their DHT bootstrap find the peers of the tracker's swarms there.
+  std::vector<SocketAddress> dht_listen;
+  /// DHT nodes asked for their neighbours at start (other ringtracker nodes, typically).
+  std::vector<SocketAddress> dht_bootstrap;
+
   AccessMode access_mode = AccessMode::off;
   std::string access_file;
 

@@ -2,6 +2,7 @@
 // periodic sweep, signals (SIGTERM/SIGINT stop, SIGHUP reloads the access list).
 #include <event2/event.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -17,6 +18,7 @@
 #include "tracker/config.hpp"
 #include "tracker/connection_id.hpp"
 #include "tracker/counters.hpp"
+#include "tracker/dht_server.hpp"
 #include "tracker/http_server.hpp"
 #include "tracker/memory_swarm_store.hpp"
 #include "tracker/stats.hpp"
@@ -87,6 +89,7 @@ struct Daemon {
   std::unique_ptr<tr::ConnectionIds> ids;
   std::unique_ptr<tr::HttpServer> http;
   std::unique_ptr<tr::UdpServer> udp;
+  std::unique_ptr<tr::DhtServer> dht;
   std::vector<EventPtr> events;
   std::string node_id;
   std::string ring_address;
@@ -223,6 +226,9 @@ struct Daemon {
       s.extra_counters.emplace_back("ring_drop_unauthenticated",
                                     ring_transport->unauthenticated_drops());
     }
+    if (dht) {
+      for (auto& [name, v] : dht->counters()) s.extra_counters.emplace_back(name, v);
+    }
     if (cluster) {
       const auto r = replica_store->stats();
       s.replica_torrents = r.torrents;
@@ -299,11 +305,14 @@ int fail(const std::string& msg) {
 int main(int argc, char** argv) {
   CLI::App app{"ringtracker: a BitTorrent tracker that runs alone or as a ring of nodes"};
   std::string config_path;
-  std::vector<std::string> http_flags, udp_flags, join_flags;
+  std::vector<std::string> http_flags, udp_flags, join_flags, dht_flags, dht_bootstrap_flags;
   std::string ring_flag, log_level;
   app.add_option("--config", config_path, "TOML config file (defaults are built in)");
   app.add_option("--http", http_flags, "HTTP listen ADDR:PORT (repeatable; port 0 = any free)");
   app.add_option("--udp", udp_flags, "UDP listen ADDR:PORT (repeatable; port 0 = any free)");
+  app.add_option("--dht", dht_flags, "DHT (BEP 5) listen ADDR:PORT (repeatable; enables the DHT)");
+  app.add_option("--dht-bootstrap", dht_bootstrap_flags,
+                 "DHT node ADDR:PORT to ask for neighbours at start (repeatable)");
   app.add_option("--ring", ring_flag, "ring endpoint ADDR:PORT (enables the ring)");
   app.add_option("--join", join_flags, "ring member ADDR:PORT to join through (repeatable)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
@@ -333,6 +342,20 @@ int main(int argc, char** argv) {
       d.cfg.udp_listen.push_back(*a);
     }
   }
+  auto parse_all = [](const std::vector<std::string>& flags, const char* name,
+                      std::vector<rt::SocketAddress>& out) -> std::string {
+    if (flags.empty()) return {};
+    out.clear();
+    for (auto& f : flags) {
+      auto a = rt::SocketAddress::parse(f);
+      if (!a) return std::string(name) + " " + f + ": expected ADDR:PORT ([v6]:PORT for IPv6)";
+      out.push_back(*a);
+    }
+    return {};
+  };
+  if (auto e = parse_all(dht_flags, "--dht", d.cfg.dht_listen); !e.empty()) return fail(e);
+  if (auto e = parse_all(dht_bootstrap_flags, "--dht-bootstrap", d.cfg.dht_bootstrap); !e.empty())
+    return fail(e);
   if (!ring_flag.empty()) {
     auto a = rt::SocketAddress::parse(ring_flag);
     if (!a) return fail("--ring " + ring_flag + ": expected ADDR:PORT");
@@ -459,6 +482,24 @@ int main(int argc, char** argv) {
       if (!bound) return fail(bound.error());
       line += " udp=" + bound->to_string();
       if (first_addr.empty()) first_addr = bound->to_string();
+    }
+  }
+  if (!d.cfg.dht_listen.empty()) {
+    rt::dht::DhtNodeConfig dc;
+    std::array<std::uint8_t, rt::dht::NodeId::kBytes> id{};
+    // A random DHT id (kept for the process's life) and token secret: BEP 5 asks nothing
+    // more of a node id, and only this process checks its tokens.
+    if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1 ||
+        RAND_bytes(dc.token_secret.data(), static_cast<int>(dc.token_secret.size())) != 1)
+      return fail("cannot draw the DHT node id (OpenSSL RAND_bytes failed)");
+    dc.id = rt::dht::NodeId(id);
+    dc.bootstrap = d.cfg.dht_bootstrap;
+    dc.seed = seed ^ 0xd47;
+    d.dht = std::make_unique<tr::DhtServer>(d.base.get(), handler, std::move(dc));
+    for (auto& a : d.cfg.dht_listen) {
+      auto bound = d.dht->listen(a);
+      if (!bound) return fail(bound.error());
+      line += " dht=" + bound->to_string();
     }
   }
   // A lone node's id is derived like a ring node's: SHA-1 of its first advertised endpoint.

@@ -97,7 +97,7 @@ class ClusterNode:
     runs the daemon inside a network namespace with exec, so the PID stays the daemon's)."""
 
     def __init__(self, binary, workdir, name, ring_addr, join, conf_text, http="127.0.0.1:0",
-                 udp="127.0.0.1:0"):
+                 udp="127.0.0.1:0", extra_args=()):
         self.name = name
         self.ring = ring_addr
         self._id = h.ring_candidate_ids(ring_addr)[0]
@@ -107,6 +107,7 @@ class ClusterNode:
         self.join = list(join)
         self.conf_text = conf_text
         self.http_bind, self.udp_bind = http, udp
+        self.extra_args = list(extra_args)
         self.tracker = None
 
     def start(self):
@@ -116,6 +117,7 @@ class ClusterNode:
         args = ["--config", conf, "--ring", self.ring]
         for j in self.join:
             args += ["--join", j]
+        args += self.extra_args
         self.tracker = h.Tracker(self.binary, self.workdir, http=(self.http_bind,),
                                  udp=(self.udp_bind,), extra_args=args, log_level="warn")
         self.tracker.start()

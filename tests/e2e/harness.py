@@ -295,6 +295,7 @@ class Tracker:
         self.log_level = log_level
         self.http = []
         self.udp = []
+        self.dht = []  # (host, port) of each --dht listener given in extra_args
         self.proc = None
         self._lines = queue.Queue()
         self.stderr_path = os.path.join(workdir, "tracker.stderr")
@@ -329,7 +330,7 @@ class Tracker:
         log(f"daemon says: {line.strip()}")
         for tok in line.split()[1:]:
             key, _, val = tok.partition("=")
-            if key in ("http", "udp"):
+            if key in ("http", "udp", "dht"):
                 getattr(self, key).append(_split_hostport(val))
         check(len(self.http) == len(self.http_binds) and len(self.udp) == len(self.udp_binds),
               "listening line names every requested http/udp address")
@@ -711,9 +712,10 @@ def make_torrent(data_path, tracker_url, piece_size=256 * 1024):
     return blob, bytes.fromhex(str(info.info_hashes().v1))
 
 
-def lt_session(listen):
+def lt_session(listen, dht_bootstrap=None):
     """A libtorrent session that finds peers only through trackers: no DHT, LSD, UPnP,
-    NAT-PMP, no default plugins (so no peer exchange), several connections per IP allowed."""
+    NAT-PMP, no default plugins (so no peer exchange), several connections per IP allowed.
+    With dht_bootstrap ("ip:port"), its DHT is on and knows that one node to start from."""
     L = lt()
     verbose = os.environ.get(VERBOSE_ENV) == "1"
     settings = {
@@ -745,6 +747,15 @@ def lt_session(listen):
         "upload_rate_limit": 0,
         "download_rate_limit": 0,
     }
+    if dht_bootstrap:
+        settings.update({
+            "enable_dht": True,
+            # Never the built-in public bootstrap nodes: this node is the only way in.
+            "dht_bootstrap_nodes": dht_bootstrap,
+            # Every node of a loopback test shares one IP.
+            "dht_restrict_routing_ips": False,
+            "dht_restrict_search_ips": False,
+        })
     return L.session(settings, 0)
 
 

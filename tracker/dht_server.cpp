@@ -1,0 +1,181 @@
+#include "tracker/dht_server.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+
+#include "common/socket_util.hpp"
+
+namespace ringtracker::tracker {
+
+struct DhtServer::Socket {
+  DhtServer* server = nullptr;
+  int fd = -1;
+  bool v6 = false;
+  event* ev = nullptr;
+  // One byte more than the largest datagram DhtNode accepts: a longer one shows as oversized.
+  std::array<char, dht::krpc::kDatagramBytesMax + 1> in{};
+
+  ~Socket() {
+    if (ev) event_free(ev);
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+DhtServer::DhtServer(event_base* base, RequestHandler& handler, dht::DhtNodeConfig config)
+    : base_(base), handler_(handler), node_(std::move(config), Clock::now()) {}
+
+DhtServer::~DhtServer() {
+  *alive_ = false;
+  if (timer_) event_free(timer_);
+}
+
+Expected<SocketAddress, std::string> DhtServer::listen(const SocketAddress& addr) {
+  auto s = std::make_unique<Socket>();
+  s->server = this;
+  s->v6 = addr.ip.is_v6();
+  auto fd = open_udp_socket(addr, 0);
+  if (!fd) return Unexpected(fd.error());
+  s->fd = *fd;
+  auto bound = local_address(s->fd);
+  if (!bound) return Unexpected(bound.error());
+  s->ev = event_new(base_, s->fd, EV_READ | EV_PERSIST, &DhtServer::on_readable, s.get());
+  if (!s->ev || event_add(s->ev, nullptr) != 0)
+    return Unexpected("dht " + addr.to_string() + ": cannot register with the event loop");
+  if (!timer_) {
+    timer_ = event_new(base_, -1, 0, &DhtServer::on_timer, this);
+    if (!timer_) return Unexpected("dht " + addr.to_string() + ": cannot create its timer");
+    // The first maintenance (bootstrap) runs once the loop starts.
+    const timeval zero{0, 0};
+    if (event_add(timer_, &zero) != 0)
+      return Unexpected("dht " + addr.to_string() + ": cannot arm its timer");
+  }
+  sockets_.push_back(std::move(s));
+  return *bound;
+}
+
+void DhtServer::on_readable(evutil_socket_t, short, void* arg) noexcept {
+  auto* s = static_cast<Socket*>(arg);
+  try {
+    s->server->drain(*s);
+  } catch (...) {
+    // Allocation failure at most; never unwind through libevent.
+  }
+}
+
+void DhtServer::on_timer(evutil_socket_t, short, void* arg) noexcept {
+  auto* self = static_cast<DhtServer*>(arg);
+  try {
+    const TimePoint now = Clock::now();
+    self->node_.handle_timeout(now);
+    self->flush();
+    self->arm_timer(now);
+  } catch (...) {
+  }
+}
+
+void DhtServer::arm_timer(TimePoint now) {
+  const auto wait = std::max(node_.poll_timeout() - now, Duration::zero());
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(wait).count();
+  const timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+  event_add(timer_, &tv);
+}
+
+void DhtServer::drain(Socket& s) {
+  for (unsigned i = 0; i < kDatagramsPerWakeup; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    const ssize_t n = ::recvfrom(s.fd, s.in.data(), s.in.size(), MSG_DONTWAIT | MSG_TRUNC,
+                                 reinterpret_cast<sockaddr*>(&ss), &len);
+    if (n < 0) break;  // EAGAIN or a transient error: wait for the next readiness
+    ++datagrams_received_;
+    if (static_cast<std::size_t>(n) > dht::krpc::kDatagramBytesMax) {
+      ++drop_oversized_;
+      continue;
+    }
+    auto from = from_sockaddr(ss);
+    if (!from) continue;
+    const TimePoint now = Clock::now();
+    auto q = node_.handle_datagram(std::string_view(s.in.data(), static_cast<std::size_t>(n)),
+                                   *from, now);
+    if (q) run(*q, now);
+  }
+  flush();
+}
+
+void DhtServer::run(const dht::DhtNode::PeerQuery& q, TimePoint now) {
+  if (in_flight_ >= kPeerQueriesInFlightMax) {
+    ++refused_busy_;
+    node_.fail(q, dht::krpc::ErrorCode::server, "busy, try later");
+    return;
+  }
+  AnnounceRequest req;
+  std::memcpy(req.info_hash.data(), q.info_hash.bytes().data(), req.info_hash.size());
+  req.peer = q.peer;
+  // DHT peers send no peer id; the store keys peers by address anyway.
+  req.families = q.from.ip.is_v6() ? PeerFamilies::v6 : PeerFamilies::v4;
+  if (q.announce) {
+    // BEP 33: "seed" marks a seed; without it the peer counts as a leecher. The peer's own
+    // re-announces (every 15 to 30 minutes) keep it alive within the tracker's TTL.
+    req.left = q.seed ? 0 : 1;
+    req.numwant = 0;
+  } else {
+    req.lookup_only = true;
+    // BEP 33 "noseed": ask as a seed does, for leechers only.
+    req.left = q.noseed ? 0 : 1;
+    req.numwant = static_cast<std::int32_t>(dht::DhtNode::kValuesMax);
+  }
+  ++in_flight_;
+  std::weak_ptr<bool> alive = alive_;
+  handler_.announce(req, now, [this, alive, q](Expected<AnnounceResponse, std::string> r) {
+    auto token = alive.lock();
+    if (!token || !*token) return;
+    --in_flight_;
+    if (!r) {
+      ++peer_queries_failed_;
+      node_.fail(q, dht::krpc::ErrorCode::generic, r.error());
+    } else if (q.announce) {
+      node_.complete_announce(q);
+    } else {
+      std::vector<SocketAddress> peers;
+      peers.reserve(r->result.peers.size());
+      for (const auto& p : r->result.peers) peers.push_back(p.address);
+      node_.complete_get_peers(q, peers);
+    }
+    flush();
+  });
+}
+
+void DhtServer::flush() {
+  while (auto t = node_.poll_transmit()) {
+    const Socket* out = nullptr;
+    for (const auto& s : sockets_) {
+      if (s->v6 == t->to.ip.is_v6()) out = s.get();
+    }
+    if (out == nullptr) {
+      ++drop_no_socket_;
+      continue;
+    }
+    sockaddr_storage ss{};
+    const socklen_t len = to_sockaddr(t->to, ss);
+    if (::sendto(out->fd, t->bytes.data(), t->bytes.size(), MSG_DONTWAIT,
+                 reinterpret_cast<const sockaddr*>(&ss), len) < 0)
+      ++send_failures_;
+  }
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> DhtServer::counters() const {
+  std::vector<std::pair<std::string, std::uint64_t>> out{
+      {"dht_datagrams_received", datagrams_received_},
+      {"dht_drop_oversized", drop_oversized_},
+      {"dht_drop_no_socket", drop_no_socket_},
+      {"dht_send_failures", send_failures_},
+      {"dht_refused_busy", refused_busy_},
+      {"dht_peer_queries_failed", peer_queries_failed_}};
+  for (const auto& [name, v] : node_.counters()) out.emplace_back("dht_" + std::string(name), v);
+  return out;
+}
+
+}  // namespace ringtracker::tracker
