@@ -5,7 +5,9 @@
    the peer into the tracker's swarm (HTTP scrape and announce see it), a tracker-announced
    peer comes back in get_peers' values, noseed and implied_port are honoured; a token used
    from another IP, an unknown method and a malformed query get BEP 5 errors; garbage gets
-   nothing and is counted.
+   nothing and is counted. Over ::1 (when this machine has it) values are 18-byte IPv6 peers.
+   Then seeded fuzzing (random and mutated KRPC datagrams, oversized and deeply nested ones):
+   every reply is valid bencode within one datagram, the daemon stays up and the swarm intact.
 2. Three ring daemons: announce_peer at node A, get_peers at node C returns the peer, scrape at
    node B counts it (the DHT is served from the ring's owner, wherever it is).
 3. Real clients: a libtorrent seeder announces over HTTP to node A only (its DHT is off); a
@@ -54,7 +56,8 @@ class KrpcClient:
 
     def __init__(self, host="127.0.0.1", rng=random):
         self.id = bytes(rng.randrange(256) for _ in range(20))
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.addr = self.sock.getsockname()
         self.txid = 0
@@ -99,11 +102,14 @@ class KrpcClient:
         msg = {"t": t, "y": "q", "q": method, "a": dict(args, id=self.id)}
         msg.update(top or {})
         self.send(endpoint, benc(msg))
-        reply = self.read(REPLY_TIMEOUT_S)
-        if reply is None:
-            raise h.CheckFailed(f"no answer to {method} from {endpoint}")
-        h.check_eq(reply.get(b"t"), t, f"{method} reply echoes the transaction id")
-        return reply
+        deadline = time.monotonic() + REPLY_TIMEOUT_S
+        while True:
+            # Late answers to earlier datagrams (the fuzzing's) carry other transaction ids.
+            reply = self.read(max(0.0, deadline - time.monotonic()))
+            if reply is None:
+                raise h.CheckFailed(f"no answer to {method} from {endpoint} with t={t!r}")
+            if reply.get(b"t") == t:
+                return reply
 
     def ok(self, endpoint, method, args, top=None):
         reply = self.query(endpoint, method, args, top)
@@ -119,7 +125,12 @@ class KrpcClient:
 
 
 def values_of(r):
-    return {(socket.inet_ntoa(v[:4]), int.from_bytes(v[4:6], "big")) for v in r.get(b"values", [])}
+    out = set()
+    for v in r.get(b"values", []):
+        fam = socket.AF_INET6 if len(v) == 18 else socket.AF_INET
+        h.check(len(v) in (6, 18), f"a value is a compact peer ({len(v)} bytes)")
+        out.add((socket.inet_ntop(fam, v[:-2]), int.from_bytes(v[-2:], "big")))
+    return out
 
 
 def scrape_of(endpoint, info_hash):
@@ -130,10 +141,14 @@ def scrape_of(endpoint, info_hash):
 
 def lone_node(args, workdir, rng):
     h.log("=== raw KRPC against a lone daemon ===")
-    t = h.Tracker(args.daemon, os.path.join(workdir, "lone"), extra_args=["--dht", "127.0.0.1:0"])
+    v6 = h.ipv6_loopback_usable()
+    dht_args = ["--dht", "127.0.0.1:0"] + (["--dht", "[::1]:0"] if v6 else [])
+    http_binds = ("127.0.0.1:0", "[::1]:0") if v6 else ("127.0.0.1:0",)
+    t = h.Tracker(args.daemon, os.path.join(workdir, "lone"), http=http_binds,
+                  extra_args=dht_args)
     os.makedirs(t.workdir, exist_ok=True)
     t.start()
-    h.check(len(t.dht) == 1, "the listening line names the DHT endpoint")
+    h.check(len(t.dht) == len(dht_args) // 2, "the listening line names the DHT endpoints")
     dht, http = t.dht[0], t.endpoint("http")
     a, b, c = KrpcClient(rng=rng), KrpcClient(rng=rng), KrpcClient(rng=rng)
     other_ip = KrpcClient("127.0.0.2", rng=rng)
@@ -193,9 +208,90 @@ def lone_node(args, workdir, rng):
     h.check(a.read(QUIET_S) is None, "garbage gets no answer")
     h.check_eq(t.counters().get("dht_drop_malformed", 0) - before, 2, "garbage is counted")
     h.check(t.counters().get("dht_queries_get_peers", 0) >= 6, "/stats counts get_peers")
+
+    if v6:
+        six = KrpcClient("::1", rng=rng)
+        dht6 = t.dht[1]
+        http6 = t.endpoint("http", v6=True)
+        h.http_announce(http6, ih, b"-RT0001-httppeer0006", 40006, left=3)
+        r = six.ok(dht6, "get_peers", {"info_hash": ih})
+        h.check_eq(values_of(r), {("::1", 40006)}, "over IPv6, get_peers returns the IPv6 peers")
+        six.ok(dht6, "announce_peer", {"info_hash": ih, "port": 40007, "token": r[b"token"]})
+        d = h.http_announce(http6, ih, b"-RT0001-httppeer0008", 40008, left=3)
+        h.check(("::1", 40007) in h.reply_peers(d), "an IPv6 DHT announce reaches HTTP clients")
+        six.close()
+    else:
+        h.log("*** IPv6 part SKIPPED: this machine cannot bind ::1 ***")
+
+    fuzz(t, dht, http, ih, a, rng)
     for k in (a, b, c, other_ip):
         k.close()
     t.stop()
+
+
+FUZZ_DATAGRAMS = 3000
+FUZZ_BURST = 32
+
+
+def fuzz(t, dht, http, ih, client, rng):
+    h.log(f"=== fuzzing the DHT socket with {FUZZ_DATAGRAMS} datagrams ===")
+    before = scrape_of(http, ih)
+    valid = [
+        benc({"t": "aa", "y": "q", "q": "ping", "a": {"id": client.id}}),
+        benc({"t": "ab", "y": "q", "q": "find_node", "a": {"id": client.id, "target": ih}}),
+        benc({"t": "ac", "y": "q", "q": "get_peers", "a": {"id": client.id, "info_hash": ih}}),
+        benc({"t": "ad", "y": "q", "q": "announce_peer",
+              "a": {"id": client.id, "info_hash": ih, "port": 9, "token": b"x" * 8}}),
+        benc({"t": "ae", "y": "r", "r": {"id": client.id, "nodes": b"n" * 26}}),
+        benc({"t": "af", "y": "e", "e": [201, "x"]}),
+    ]
+    replies = 0
+    for i in range(FUZZ_DATAGRAMS):
+        kind = rng.randrange(6)
+        if kind == 0:
+            d = rng.randbytes(rng.randrange(1, 200))
+        elif kind == 1:
+            d = bytearray(rng.choice(valid))
+            for _ in range(rng.randrange(1, 4)):
+                d[rng.randrange(len(d))] = rng.randrange(256)
+            d = bytes(d)
+        elif kind == 2:
+            v = rng.choice(valid)
+            d = v[:rng.randrange(len(v))]
+        elif kind == 3:
+            v = rng.choice(valid)
+            at = rng.randrange(len(v))
+            d = v[:at] + rng.randbytes(rng.randrange(1, 16)) + v[at:]
+        elif kind == 4:
+            n = rng.randrange(1, 400)
+            d = b"d1:t2:zz1:y1:q1:q4:ping1:a" + b"l" * n + b"e" * n + b"e"
+        else:
+            d = b"d1:t2:zz1:y1:q1:q4:ping1:ad2:id20:" + client.id + b"e1:z" + \
+                str(rng.randrange(1500, 9000)).encode() + b":"
+            d += rng.randbytes(rng.randrange(1500, 9000)) + b"e"
+        client.send(dht, d)
+        if i % FUZZ_BURST == FUZZ_BURST - 1:
+            while True:
+                client.sock.settimeout(0.05)
+                try:
+                    data, _ = client.sock.recvfrom(65536)
+                except socket.timeout:
+                    break
+                replies += 1
+                h.check(len(data) <= 1500, f"a reply fits one datagram ({len(data)} bytes)")
+                try:
+                    h.bdecode(data)
+                except ValueError as e:
+                    raise h.CheckFailed(f"reply to fuzz is not bencode ({e}): {data[:80]!r}")
+    h.check(t.alive(), "the daemon survived the fuzzing")
+    c = t.counters()
+    h.log(f"fuzz: {replies} replies; received {c.get('dht_datagrams_received')}, malformed "
+          f"{c.get('dht_drop_malformed')}, oversized {c.get('dht_drop_oversized')}, errors sent "
+          f"{c.get('dht_errors_sent')}, bad tokens {c.get('dht_bad_tokens')}")
+    h.check(c.get("dht_drop_malformed", 0) > FUZZ_DATAGRAMS // 10, "garbage is counted")
+    h.check(c.get("dht_drop_oversized", 0) > 0, "oversized datagrams are counted")
+    h.check(client.ok(dht, "ping", {})[b"id"], "a normal ping is answered after the fuzzing")
+    h.check_eq(scrape_of(http, ih), before, "the swarm is intact after the fuzzing")
 
 
 def ring_nodes(args, workdir, rng, count=3):
