@@ -701,6 +701,35 @@ BOOST_AUTO_TEST_CASE(scrape_with_one_unanswered_part_fails_whole) {
   BOOST_TEST(got->error() == std::string(ClusterNode::kTimeoutReason));
 }
 
+BOOST_AUTO_TEST_CASE(forwarded_lookup_only_gets_the_owners_peers_and_stores_nothing) {
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode b(0x30, 0x10, {0x40});
+  AnnounceResult_ seed;
+  b.node.announce(announce_of(hash_at(0x20), 7), kT0, capture(seed));
+  b.node.handle_timeout(kT0 + ClusterConfig{}.replicate_period);
+  b.drain();  // the seed's delta
+
+  auto ask = announce_of(hash_at(0x20), 1);
+  ask.lookup_only = true;
+  AnnounceResult_ r;
+  a.node.announce(ask, kT0, capture(r));
+  a.node.handle_lookup(kT0, lookup_at(a, 0), b.ring.me);
+  BOOST_TEST(deliver(a, {{0x30, &b}}, kT0) == 1U);
+  BOOST_TEST(deliver(b, {{0x80, &a}}, kT0) == 1U);
+  BOOST_REQUIRE(r.called);
+  BOOST_REQUIRE(r.ok.has_value());
+  BOOST_REQUIRE(r.ok->result.peers.size() == 1U);
+  BOOST_TEST(r.ok->result.peers[0].address.to_string() == "192.168.0.7:6000");
+  BOOST_TEST(r.ok->result.incomplete == 1U);
+  BOOST_TEST(b.owned.scrape(hash_at(0x20), kT0).incomplete == 1U);
+  // Nothing to replicate: the next replication tick sends no delta.
+  b.node.handle_timeout(kT0 + 2 * ClusterConfig{}.replicate_period);
+  for (const auto& t : b.drain()) {
+    auto m = decode_as<Replicate>(t.payload);
+    BOOST_TEST((m.purpose != TransferPurpose::delta));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(deltas_go_to_the_next_replicas_minus_one_successors_only) {
   TestNode a(0x80, 0x40, {0x90, 0xA0, 0xB0});
   TestNode s1(0x90, 0x80, {0xA0});
