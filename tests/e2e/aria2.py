@@ -15,7 +15,6 @@ point: it knows no DHT node and can still find the seeder only through the track
 """
 
 import os
-import random
 import subprocess
 import time
 
@@ -139,9 +138,7 @@ def scrape(tracker, proto, info_hash):
 
 def main():
     args = h.parse_args(__doc__)
-    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    h.log(f"seed {seed}")
-    rng = random.Random(seed)
+    rng = h.seeded_rng(args)
 
     def body(workdir):
         tracker = h.make_tracker(args, workdir)

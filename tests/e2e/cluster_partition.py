@@ -14,7 +14,6 @@ client would; a peer counts as announced only when its announce was answered.
 """
 
 import os
-import random
 import re
 import shutil
 import subprocess
@@ -275,9 +274,7 @@ def main():
     if why:
         print(f"\n*** SKIPPED: {why} ***\n", flush=True)
         sys.exit(h.SKIP_EXIT_CODE)
-    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    h.log(f"seed {seed}")
-    rng = random.Random(seed)
+    rng = h.seeded_rng(args)
     h.run_main(lambda wd: body(args, wd, rng), args)
 
 

@@ -15,7 +15,6 @@ cluster_partition.py.
 
 import json
 import os
-import random
 import signal
 import socket
 import threading
@@ -619,9 +618,7 @@ def main():
     args = h.parse_args(__doc__)
     if args.opentracker:
         raise SystemExit("cluster_swarm.py runs ringtracker daemons only")
-    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    h.log(f"seed {seed}")
-    rng = random.Random(seed)
+    rng = h.seeded_rng(args)
     h.run_main(lambda wd: body(args, wd, rng), args)
 
 

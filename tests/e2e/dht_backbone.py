@@ -16,7 +16,6 @@
 """
 
 import os
-import random
 import socket
 import time
 
@@ -54,7 +53,7 @@ class KrpcClient:
     """A DHT node of its own (random id) on one UDP socket: sends queries and reads replies,
     answering the daemon's pings in between, as a real node does."""
 
-    def __init__(self, host="127.0.0.1", rng=random):
+    def __init__(self, rng, host="127.0.0.1"):
         self.id = bytes(rng.randrange(256) for _ in range(20))
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(fam, socket.SOCK_DGRAM)
@@ -150,8 +149,8 @@ def lone_node(args, workdir, rng):
     t.start()
     h.check(len(t.dht) == len(dht_args) // 2, "the listening line names the DHT endpoints")
     dht, http = t.dht[0], t.endpoint("http")
-    a, b, c = KrpcClient(rng=rng), KrpcClient(rng=rng), KrpcClient(rng=rng)
-    other_ip = KrpcClient("127.0.0.2", rng=rng)
+    a, b, c = KrpcClient(rng), KrpcClient(rng), KrpcClient(rng)
+    other_ip = KrpcClient(rng, "127.0.0.2")
     ih = bytes(rng.randrange(256) for _ in range(20))
 
     r = a.ok(dht, "ping", {})
@@ -210,7 +209,7 @@ def lone_node(args, workdir, rng):
     h.check(t.counters().get("dht_queries_get_peers", 0) >= 6, "/stats counts get_peers")
 
     if v6:
-        six = KrpcClient("::1", rng=rng)
+        six = KrpcClient(rng, "::1")
         dht6 = t.dht[1]
         http6 = t.endpoint("http", v6=True)
         h.http_announce(http6, ih, b"-RT0001-httppeer0006", 40006, left=3)
@@ -312,7 +311,7 @@ def ring_nodes(args, workdir, rng, count=3):
 def ring_raw(nodes, rng):
     h.log("=== raw KRPC across a 3-node ring ===")
     a_dht, c_dht = nodes[0].tracker.dht[0], nodes[2].tracker.dht[0]
-    k = KrpcClient(rng=rng)
+    k = KrpcClient(rng)
     hashes = [bytes(rng.randrange(256) for _ in range(20)) for _ in range(8)]
     for i, ih in enumerate(hashes):
         token = k.ok(a_dht, "get_peers", {"info_hash": ih})[b"token"]
@@ -380,9 +379,7 @@ def main():
     args = h.parse_args(__doc__)
     if args.opentracker:
         raise SystemExit("dht_backbone.py runs ringtracker daemons only (opentracker has no DHT)")
-    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    h.log(f"seed {seed}")
-    rng = random.Random(seed)
+    rng = h.seeded_rng(args)
     h.run_main(lambda wd: body(args, wd, rng), args)
 
 

@@ -187,6 +187,13 @@ def parse_args(description, extra=None):
     return args
 
 
+def seeded_rng(args):
+    """random.Random seeded from --seed, or from a fresh seed; the seed is logged for a rerun."""
+    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
+    log(f"seed {seed} (rerun with --seed {seed})")
+    return random.Random(seed)
+
+
 def run_main(body, args):
     """Runs body(workdir) with a per-test temp dir; maps outcomes to exit codes and prints them."""
     workdir = tempfile.mkdtemp(prefix="rt-e2e-")

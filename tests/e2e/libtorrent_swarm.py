@@ -9,7 +9,6 @@ skipping the IPv6 half loudly only when this machine cannot bind ::1 at all.
 """
 
 import os
-import random
 import time
 
 import harness as h
@@ -159,9 +158,7 @@ def scrape_counts(tracker, proto, v6, info_hash):
 def main():
     args = h.parse_args(__doc__, lambda p: p.add_argument("--proto", choices=("http", "udp"),
                                                           required=True))
-    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    h.log(f"seed {seed}")
-    rng = random.Random(seed)
+    rng = h.seeded_rng(args)
 
     def body(workdir):
         v6_ok = h.ipv6_loopback_usable()

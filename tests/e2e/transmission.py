@@ -16,7 +16,6 @@ so the http run cannot check removal and says so.
 
 import json
 import os
-import random
 import subprocess
 import time
 
@@ -151,9 +150,7 @@ def main():
     args = h.parse_args(__doc__, lambda p: p.add_argument(
         "--protos", default="http,udp", help="comma separated announce URL schemes to run"))
     no_netns = h.in_private_netns([TRACKER_IP, SEEDER_IP])
-    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    h.log(f"seed {seed}")
-    rng = random.Random(seed)
+    rng = h.seeded_rng(args)
 
     def body(workdir):
         if not os.path.exists("/usr/bin/transmission-cli"):
