@@ -156,3 +156,31 @@ BOOST_AUTO_TEST_CASE(id_choices_is_read_and_bounded) {
     BOOST_TEST(r.error().find("cluster.id_choices") != std::string::npos);
   }
 }
+
+BOOST_AUTO_TEST_CASE(dht_is_off_by_default_and_its_addresses_are_read_and_checked) {
+  {
+    Config cfg;
+    BOOST_REQUIRE(load_config_file(RT_SOURCE_DIR "/conf/ringtracker.toml", cfg).has_value());
+    BOOST_TEST(cfg.dht_listen.empty());
+    BOOST_TEST(cfg.dht_bootstrap.empty());
+  }
+  {
+    TempFile f(
+        "[udp]\nlisten=[\"127.0.0.1:0\"]\n[dht]\nlisten = [\"127.0.0.1:6881\", \"[::1]:6881\"]\n"
+        "bootstrap = [\"10.0.0.2:6881\"]\n");
+    Config cfg;
+    auto r = load_config_file(f.path, cfg);
+    BOOST_REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error()));
+    BOOST_REQUIRE(cfg.dht_listen.size() == 2u);
+    BOOST_TEST(cfg.dht_listen[1].to_string() == "[::1]:6881");
+    BOOST_REQUIRE(cfg.dht_bootstrap.size() == 1u);
+    BOOST_TEST(cfg.dht_bootstrap[0].to_string() == "10.0.0.2:6881");
+  }
+  for (const char* bad : {"listen = [\"6881\"]", "bootstrap = \"10.0.0.2:6881\"", "port = 6881"}) {
+    TempFile f(std::string("[udp]\nlisten=[\"127.0.0.1:0\"]\n[dht]\n") + bad + "\n");
+    Config cfg;
+    auto r = load_config_file(f.path, cfg);
+    BOOST_REQUIRE(!r.has_value());
+    BOOST_TEST(r.error().find("dht.") != std::string::npos);
+  }
+}
