@@ -181,9 +181,11 @@ void query(std::string& out, std::string_view txid, std::string_view method,
   w.end().kv("q", method).kv("t", txid).kv("v", kClientVersion).kv("y", "q").end();
 }
 
+/// BEP 5 replies to find_node with "nodes": an empty string when there are none (and no IPv6
+/// ones either) rather than no key, which strict readers refuse.
 void put_nodes(bencode::Writer& w, const std::vector<Contact>& nodes4,
                const std::vector<Contact>& nodes6) {
-  if (!nodes4.empty()) w.kv("nodes", compact_nodes(nodes4));
+  if (!nodes4.empty() || nodes6.empty()) w.kv("nodes", compact_nodes(nodes4));
   if (!nodes6.empty()) w.kv("nodes6", compact_nodes(nodes6));
 }
 

@@ -32,11 +32,12 @@ DhtServer::~DhtServer() {
   if (timer_) event_free(timer_);
 }
 
-Expected<SocketAddress, std::string> DhtServer::listen(const SocketAddress& addr) {
+Expected<SocketAddress, std::string> DhtServer::listen(const SocketAddress& addr,
+                                                       int receive_buffer_bytes) {
   auto s = std::make_unique<Socket>();
   s->server = this;
   s->v6 = addr.ip.is_v6();
-  auto fd = open_udp_socket(addr, 0);
+  auto fd = open_udp_socket(addr, receive_buffer_bytes);
   if (!fd) return Unexpected(fd.error());
   s->fd = *fd;
   auto bound = local_address(s->fd);

@@ -497,7 +497,8 @@ int main(int argc, char** argv) {
     dc.seed = seed ^ 0xd47;
     d.dht = std::make_unique<tr::DhtServer>(d.base.get(), handler, std::move(dc));
     for (auto& a : d.cfg.dht_listen) {
-      auto bound = d.dht->listen(a);
+      // Bursts are absorbed in the socket buffer, as on the tracker's UDP port.
+      auto bound = d.dht->listen(a, d.cfg.udp_receive_buffer_bytes);
       if (!bound) return fail(bound.error());
       line += " dht=" + bound->to_string();
     }

@@ -12,11 +12,14 @@
    node B counts it (the DHT is served from the ring's owner, wherever it is).
 3. Real clients: a libtorrent seeder announces over HTTP to node A only (its DHT is off); a
    leecher without trackers whose DHT knows only node C finds the seeder through C, downloads
-   and verifies the file, and its own DHT announce lands in the ring's swarm.
+   and verifies the file, and its own DHT announce lands in the ring's swarm. Then aria2c, with
+   the same trackerless torrent and node B as its only DHT entry point, does the same (aria2
+   opens peer connections every 10 s, so this part takes about that long).
 """
 
 import os
 import socket
+import subprocess
 import time
 
 import cluster_swarm as cs
@@ -28,6 +31,8 @@ CONVERGE_TIMEOUT_S = 30.0
 FILE_BYTES = 2 * 1024 * 1024
 DOWNLOAD_TIMEOUT_S = 60
 SWARM_TIMEOUT_S = 20
+# aria2 looks again 5 s after a lookup that found no DHT node and connects to peers every 10 s.
+ARIA2_TIMEOUT_S = 60
 
 
 def benc(x):
@@ -362,8 +367,41 @@ def ring_clients(nodes, workdir, rng):
             return complete + incomplete == 2
         h.wait_until(both_in_swarm, SWARM_TIMEOUT_S,
                      "the leecher's DHT announce in the ring's swarm (scrape at node B)")
+        aria2_leecher(nodes, base, trackerless, digest)
     finally:
         del seeder, leecher
+
+
+def aria2_leecher(nodes, base, trackerless, digest):
+    h.log("=== aria2c: DHT only, node B as its entry point ===")
+    d = os.path.join(base, "aria2")
+    os.makedirs(os.path.join(d, "dl"))
+    torrent = os.path.join(d, "trackerless.torrent")
+    with open(torrent, "wb") as f:
+        f.write(trackerless)
+    b_host, b_port = nodes[1].tracker.dht[0]
+    before = nodes[1].tracker.counters()
+    argv = ["aria2c", "--enable-dht=true", f"--dht-listen-port={cs.free_udp_port()}",
+            f"--dht-entry-point={b_host}:{b_port}",
+            f"--dht-file-path={os.path.join(d, 'dht.dat')}", "--enable-dht6=false",
+            "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--seed-time=0",
+            f"--listen-port={h.free_port()}", "--disable-ipv6=true", f"--stop={ARIA2_TIMEOUT_S}",
+            "--summary-interval=0", "--console-log-level=warn", "--file-allocation=none",
+            f"--log={os.path.join(d, 'aria2.log')}", "--log-level=info",
+            f"--dir={os.path.join(d, 'dl')}", torrent]
+    t0 = time.monotonic()
+    try:
+        rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, timeout=ARIA2_TIMEOUT_S + 30).returncode
+    except FileNotFoundError:
+        raise h.CheckFailed("aria2c is not installed (make test installs it)")
+    h.log(f"aria2c exited with {rc} after {time.monotonic() - t0:.1f} s")
+    h.check_eq(rc, 0, "aria2c exit status (0 = download complete)")
+    h.check_eq(h.sha256_file(os.path.join(d, "dl", "payload.bin")), digest, "aria2c file sha256")
+    after = nodes[1].tracker.counters()
+    for q in ("get_peers", "announce_peer"):
+        key = f"dht_queries_{q}"
+        h.check(after.get(key, 0) > before.get(key, 0), f"aria2 sent {q} to node B")
 
 
 def body(args, workdir, rng):
