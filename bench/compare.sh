@@ -5,9 +5,12 @@
 # ringtracker/opentracker per round and as a median. It does not build anything and never touches
 # port 6969 or a system service; it stops only the processes it started, by PID.
 #
-# usage: bench/compare.sh [--rounds N] [--seconds S] [--tests "udp http http-close"]
+# usage: bench/compare.sh [--rounds N] [--seconds S] [--tests "udp http http-close dht"]
 #                         [--no-memory] [--opentracker-only]
-# environment: RT_BIN OT_BIN UDP_LOAD WRK (binaries), RT_ARGS (extra daemon flags), RT_CONFIG
+# The dht test puts ringtracker's DHT front end (BEP 5 get_peers and announce_peer, DHT_LOAD)
+# against opentracker's nearest equivalent, BEP 15 announces (opentracker has no DHT): both
+# answer "peers for this info-hash" over UDP, and the ratio is per tracker CPU-second.
+# environment: RT_BIN OT_BIN UDP_LOAD DHT_LOAD WRK (binaries), RT_ARGS (extra daemon flags), RT_CONFIG
 #   (daemon config; default: one that turns HTTP keep-alive on, the rest built-in defaults),
 #   TRACKER_CPU LOAD_CPU (cores, default 0 and 1), TORRENTS PEERS ZIPF WINDOW SOCKETS NUMWANT
 #   SCRAPE_PCT WARMUP (UDP load), HTTP_CONNS (wrk connections), plus memory.sh's variables.
@@ -18,6 +21,7 @@ root=$(cd "$here/.." && pwd)
 RT_BIN=${RT_BIN:-$root/build/release/tracker/ringtracker}
 OT_BIN=${OT_BIN:-/usr/bin/opentracker}
 UDP_LOAD=${UDP_LOAD:-$root/build/release/bench/udp_load}
+DHT_LOAD=${DHT_LOAD:-$root/build/release/bench/dht_load}
 WRK=${WRK:-wrk}
 RT_ARGS=${RT_ARGS:---log-level warn}
 RT_CONFIG=${RT_CONFIG:-}
@@ -30,11 +34,12 @@ WINDOW=${WINDOW:-128}
 SOCKETS=${SOCKETS:-64}
 NUMWANT=${NUMWANT:-50}
 SCRAPE_PCT=${SCRAPE_PCT:-0}
+ANNOUNCE_PCT=${ANNOUNCE_PCT:-20}
 WARMUP=${WARMUP:-3}
 HTTP_CONNS=${HTTP_CONNS:-32}
 rounds=5
 seconds=10
-tests="udp http http-close"
+tests="udp http http-close dht"
 memory=1
 rt_enabled=1
 
@@ -45,13 +50,16 @@ while [[ $# -gt 0 ]]; do
     --tests) tests=$2; shift 2 ;;
     --no-memory) memory=0; shift ;;
     --opentracker-only) rt_enabled=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
 [[ -x $UDP_LOAD ]] || die "no load generator at $UDP_LOAD (build target udp_load, or set UDP_LOAD)"
+if [[ " $tests " == *" dht "* && ! -x $DHT_LOAD ]]; then
+  die "no DHT load generator at $DHT_LOAD (build target dht_load, or set DHT_LOAD)"
+fi
 [[ -x $OT_BIN ]] || die "no opentracker at $OT_BIN (apt-get install opentracker, or set OT_BIN)"
 command -v "$WRK" >/dev/null || die "no wrk (apt-get install wrk, or set WRK)"
 command -v taskset >/dev/null || die "no taskset (util-linux)"
@@ -146,7 +154,7 @@ start_ringtracker() {
   fi
   # shellcheck disable=SC2086  # RT_ARGS is a list of flags
   taskset -c "$TRACKER_CPU" "$RT_BIN" --config "$RT_CONFIG" --http 127.0.0.1:0 \
-      --udp 127.0.0.1:0 $RT_ARGS >"$tmp/rt.out" 2>"$tmp/rt.err" &
+      --udp 127.0.0.1:0 --dht 127.0.0.1:0 $RT_ARGS >"$tmp/rt.out" 2>"$tmp/rt.err" &
   rt_pid=$!
   pids+=("$rt_pid")
   local line
@@ -155,7 +163,8 @@ start_ringtracker() {
     if [[ -n $line ]]; then
       rt_http=$(sed -n 's/.*http=\([0-9.]*:[0-9]*\).*/\1/p' <<<"$line")
       rt_udp=$(sed -n 's/.*udp=\([0-9.]*:[0-9]*\).*/\1/p' <<<"$line")
-      [[ -n $rt_http && -n $rt_udp ]] || die "cannot parse: $line"
+      rt_dht=$(sed -n 's/.*dht=\([0-9.]*:[0-9]*\).*/\1/p' <<<"$line")
+      [[ -n $rt_http && -n $rt_udp && -n $rt_dht ]] || die "cannot parse: $line"
       return 0
     fi
     kill -0 "$rt_pid" 2>/dev/null || break
@@ -177,7 +186,7 @@ measure() {
   out=$("$@" 2>"$tmp/load.err") || rc=$?
   after=$(cpu_ticks "$pid")
   kill -0 "$pid" 2>/dev/null || die "$name died during $test round $round"
-  if [[ $test == udp* ]]; then
+  if [[ $test == udp* || $test == dht ]]; then
     out=$(grep -m1 '^{' <<<"$out" || true)
   else
     out=$(sed -n 's/^JSON //p' <<<"$out" | head -1)
@@ -192,7 +201,7 @@ import json, sys
 results, test, rnd, name, ticks, hz, rc, raw = sys.argv[1:]
 r = json.loads(raw)
 cpu_s = int(ticks) / int(hz)
-if test.startswith("udp"):
+if test.startswith("udp") or test == "dht":
     done, rate = r["responses"], r["rps"]
     bad = r["errors"] + r["invalid"] + r["timeouts"]
     note = f"timeouts {r['timeouts']}"
@@ -217,6 +226,11 @@ udp_cmd() {  # udp_cmd ADDR:PORT SECONDS
       --numwant "$NUMWANT" --scrape-pct "$SCRAPE_PCT"
 }
 
+dht_cmd() {  # dht_cmd ADDR:PORT SECONDS
+  taskset -c "$LOAD_CPU" "$DHT_LOAD" --target "$1" --duration "$2" --torrents "$TORRENTS" \
+      --zipf "$ZIPF" --window "$WINDOW" --sockets "$SOCKETS" --announce-pct "$ANNOUNCE_PCT"
+}
+
 http_cmd() {  # http_cmd URL keepalive|close
   local extra=()
   [[ $2 == close ]] && extra=(-H 'Connection: close')
@@ -235,9 +249,10 @@ echo "# compare.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -r), $(nproc) cores
   "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "# rounds=$rounds seconds=$seconds tests='$tests' tracker cpu=$TRACKER_CPU load cpu=$LOAD_CPU"
 echo "# udp: torrents=$TORRENTS peers=$PEERS zipf=$ZIPF window=$WINDOW sockets=$SOCKETS" \
-  "numwant=$NUMWANT scrape_pct=$SCRAPE_PCT; http: wrk -t1 -c$HTTP_CONNS"
+  "numwant=$NUMWANT scrape_pct=$SCRAPE_PCT; http: wrk -t1 -c$HTTP_CONNS;" \
+  "dht: announce_pct=$ANNOUNCE_PCT (opentracker: the udp load)"
 echo "# opentracker pid $ot_pid udp+http 127.0.0.1:$ot_port"
-[[ $rt_enabled == 1 ]] && echo "# ringtracker pid $rt_pid http $rt_http udp $rt_udp" \
+[[ $rt_enabled == 1 ]] && echo "# ringtracker pid $rt_pid http $rt_http udp $rt_udp dht $rt_dht" \
   "($RT_BIN --config $RT_CONFIG $RT_ARGS: $(tr '\n' ' ' <"$RT_CONFIG"))"
 
 target_of() {  # target_of NAME TEST -> address for the load generator
@@ -252,7 +267,7 @@ pid_of() { if [[ $1 == ringtracker ]]; then echo "$rt_pid"; else echo "$ot_pid";
 
 for test in $tests; do
   echo "== $test"
-  if [[ $test == udp && $WARMUP != 0 ]]; then
+  if [[ ($test == udp || $test == dht) && $WARMUP != 0 ]]; then
     # First contact fills the swarms (event=started); measure the steady state afterwards.
     for name in "${trackers[@]}"; do
       udp_cmd "$(target_of "$name" udp)" "$WARMUP" >/dev/null 2>&1 || true
@@ -272,6 +287,12 @@ for test in $tests; do
               http_cmd "$(target_of "$name" http)" keepalive ;;
         http-close) measure http-close "$round" "$name" "$(pid_of "$name")" \
               http_cmd "$(target_of "$name" http)" close ;;
+        dht)
+          if [[ $name == ringtracker ]]; then
+            measure dht "$round" "$name" "$rt_pid" dht_cmd "$rt_dht" "$seconds"
+          else
+            measure dht "$round" "$name" "$ot_pid" udp_cmd "127.0.0.1:$ot_port" "$seconds"
+          fi ;;
         *) die "unknown test $test" ;;
       esac
     done

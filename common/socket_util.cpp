@@ -82,4 +82,22 @@ Expected<SocketAddress, std::string> local_address(int fd) {
   return *a;
 }
 
+void point_msg(mmsghdr& m, sockaddr_storage& to, socklen_t to_len, iovec& iov) {
+  std::memset(&m.msg_hdr, 0, sizeof(msghdr));
+  m.msg_hdr.msg_name = &to;
+  m.msg_hdr.msg_namelen = to_len;
+  m.msg_hdr.msg_iov = &iov;
+  m.msg_hdr.msg_iovlen = 1;
+}
+
+unsigned send_all(int fd, mmsghdr* msgs, unsigned count) {
+  unsigned sent = 0;
+  while (sent < count) {
+    const int m = ::sendmmsg(fd, msgs + sent, count - sent, MSG_DONTWAIT);
+    if (m <= 0) return count - sent;
+    sent += static_cast<unsigned>(m);
+  }
+  return 0;
+}
+
 }  // namespace ringtracker

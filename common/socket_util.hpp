@@ -1,8 +1,10 @@
-// Small POSIX socket helpers shared by the UDP front end and the ring transport: opening a
-// non-blocking UDP socket, converting between sockaddr and SocketAddress. No event loop here.
+// Small POSIX socket helpers shared by the UDP front ends (BEP 15, DHT) and the ring transport:
+// opening a non-blocking UDP socket, converting between sockaddr and SocketAddress, pointing and
+// sending sendmmsg batches. No event loop here.
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <optional>
 #include <string>
@@ -22,5 +24,11 @@ Expected<SocketAddress, std::string> local_address(int fd);
 std::optional<SocketAddress> from_sockaddr(const sockaddr_storage& ss);
 /// Fills `ss` and returns the length to pass to sendto/bind.
 socklen_t to_sockaddr(const SocketAddress& a, sockaddr_storage& ss);
+
+/// Points `m` at one datagram: destination `to` (of length `to_len`) and the bytes of `iov`.
+void point_msg(mmsghdr& m, sockaddr_storage& to, socklen_t to_len, iovec& iov);
+/// sendmmsg of `count` messages until all are out or the socket refuses (a full send buffer):
+/// returns how many were NOT sent (the caller counts them as dropped).
+unsigned send_all(int fd, mmsghdr* msgs, unsigned count);
 
 }  // namespace ringtracker

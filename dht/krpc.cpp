@@ -152,6 +152,7 @@ void put_compact_address(std::string& out, const SocketAddress& a) {
 
 std::string compact_nodes(const std::vector<Contact>& nodes) {
   std::string s;
+  s.reserve(nodes.size() * kCompactNode6Bytes);
   for (const auto& c : nodes) {
     s.append(c.id.as_string_view());
     put_compact_address(s, c.address);
@@ -160,8 +161,12 @@ std::string compact_nodes(const std::vector<Contact>& nodes) {
 }
 
 /// Top-level keys in BEP 3 order: "ip", "r", "t", "v", "y". `body` writes the "r" dict's keys.
+/// Bytes of a reply around its body: keys, id, transaction id, version, compact address.
+constexpr std::size_t kReplyFrameBytes = 96;
+
 template <class Body>
-void reply(std::string& out, const ReplyHead& head, Body&& body) {
+void reply(std::string& out, const ReplyHead& head, std::size_t body_bytes, Body&& body) {
+  out.reserve(out.size() + kReplyFrameBytes + body_bytes);
   bencode::Writer w(out);
   std::string ip;
   put_compact_address(ip, head.requester);
@@ -189,6 +194,11 @@ void put_nodes(bencode::Writer& w, const std::vector<Contact>& nodes4,
   if (!nodes6.empty()) w.kv("nodes6", compact_nodes(nodes6));
 }
 
+/// Bytes "nodes" and "nodes6" take at most.
+std::size_t nodes_bytes(const std::vector<Contact>& nodes4, const std::vector<Contact>& nodes6) {
+  return 16 + nodes4.size() * kCompactNode4Bytes + nodes6.size() * kCompactNode6Bytes;
+}
+
 }  // namespace
 
 Expected<Message, Rejected> decode(std::string_view datagram) {
@@ -212,18 +222,21 @@ Expected<Message, Rejected> decode(std::string_view datagram) {
 }
 
 void encode_id_reply(std::string& out, const ReplyHead& head) {
-  reply(out, head, [](bencode::Writer&) {});
+  reply(out, head, 0, [](bencode::Writer&) {});
 }
 
 void encode_nodes_reply(std::string& out, const ReplyHead& head,
                         const std::vector<Contact>& nodes4, const std::vector<Contact>& nodes6) {
-  reply(out, head, [&](bencode::Writer& w) { put_nodes(w, nodes4, nodes6); });
+  reply(out, head, nodes_bytes(nodes4, nodes6),
+        [&](bencode::Writer& w) { put_nodes(w, nodes4, nodes6); });
 }
 
 void encode_get_peers_reply(std::string& out, const ReplyHead& head, std::string_view token,
                             const std::vector<Contact>& nodes4, const std::vector<Contact>& nodes6,
                             const std::vector<SocketAddress>& values) {
-  reply(out, head, [&](bencode::Writer& w) {
+  // Each value is "6:" or "18:" and the compact peer.
+  reply(out, head, nodes_bytes(nodes4, nodes6) + 32 + values.size() * 21,
+        [&](bencode::Writer& w) {
     put_nodes(w, nodes4, nodes6);
     w.kv("token", token);
     if (values.empty()) return;

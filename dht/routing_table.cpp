@@ -102,21 +102,31 @@ void RoutingTable::on_timeout(const NodeId& id) {
 }
 
 std::vector<krpc::Contact> RoutingTable::closest(const NodeId& target, std::size_t n) const {
-  std::vector<krpc::Contact> all;
-  all.reserve(size_);
-  for (const auto& b : buckets_) {
-    for (const auto& e : b) {
-      if (e.failures < kFailuresMax) all.push_back(e.contact);
-    }
-  }
-  const std::size_t keep = std::min(n, all.size());
+  // Buckets in XOR order, without looking at the rest of the table: with p = the target's
+  // bucket (the bits it shares with our id), bucket p's nodes agree with the target on p + 1
+  // bits; every node of a bucket above p differs from it at bit p exactly; a node of bucket
+  // i < p differs from it at bit i. So: bucket p, then all buckets above p, then p - 1 down
+  // to 0, each group sorted, until n are found.
+  std::vector<krpc::Contact> out;
+  if (n == 0) return out;
   auto by_distance = [&](const krpc::Contact& a, const krpc::Contact& b) {
     return xor_closer(a.id, b.id, target);
   };
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
-                    by_distance);
-  all.resize(keep);
-  return all;
+  auto take = [&](std::size_t first, std::size_t last) {
+    const std::size_t from = out.size();
+    for (std::size_t i = first; i <= last; ++i) {
+      for (const auto& e : buckets_[i]) {
+        if (e.failures < kFailuresMax) out.push_back(e.contact);
+      }
+    }
+    std::sort(out.begin() + static_cast<std::ptrdiff_t>(from), out.end(), by_distance);
+  };
+  const std::size_t p = bucket_of(target);
+  take(p, p);
+  if (out.size() < n && p + 1 < buckets_.size()) take(p + 1, buckets_.size() - 1);
+  for (std::size_t i = p; i-- > 0 && out.size() < n;) take(i, i);
+  if (out.size() > n) out.resize(n);
+  return out;
 }
 
 std::optional<krpc::Contact> RoutingTable::stalest(TimePoint now) const {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -15,8 +16,15 @@ struct DhtServer::Socket {
   int fd = -1;
   bool v6 = false;
   event* ev = nullptr;
-  // One byte more than the largest datagram DhtNode accepts: a longer one shows as oversized.
-  std::array<char, dht::krpc::kDatagramBytesMax + 1> in{};
+  // A receive batch; a datagram longer than DhtNode accepts arrives truncated (MSG_TRUNC).
+  std::array<std::array<char, dht::krpc::kDatagramBytesMax>, kBatch> in{};
+  std::array<sockaddr_storage, kBatch> in_addr{};
+  std::array<iovec, kBatch> in_iov{};
+  std::array<mmsghdr, kBatch> in_msg{};
+  // A send batch: its iovecs point into DhtServer::outgoing_.
+  std::array<sockaddr_storage, kBatch> out_addr{};
+  std::array<iovec, kBatch> out_iov{};
+  std::array<mmsghdr, kBatch> out_msg{};
 
   ~Socket() {
     if (ev) event_free(ev);
@@ -85,25 +93,35 @@ void DhtServer::arm_timer(TimePoint now) {
 }
 
 void DhtServer::drain(Socket& s) {
-  for (unsigned i = 0; i < kDatagramsPerWakeup; ++i) {
-    sockaddr_storage ss{};
-    socklen_t len = sizeof(ss);
-    const ssize_t n = ::recvfrom(s.fd, s.in.data(), s.in.size(), MSG_DONTWAIT | MSG_TRUNC,
-                                 reinterpret_cast<sockaddr*>(&ss), &len);
-    if (n < 0) break;  // EAGAIN or a transient error: wait for the next readiness
-    ++datagrams_received_;
-    if (static_cast<std::size_t>(n) > dht::krpc::kDatagramBytesMax) {
-      ++drop_oversized_;
-      continue;
+  for (unsigned round = 0; round < kBatchesPerWakeup; ++round) {
+    for (unsigned i = 0; i < kBatch; ++i) {
+      s.in_iov[i] = {s.in[i].data(), s.in[i].size()};
+      std::memset(&s.in_msg[i].msg_hdr, 0, sizeof(msghdr));
+      s.in_msg[i].msg_hdr.msg_name = &s.in_addr[i];
+      s.in_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      s.in_msg[i].msg_hdr.msg_iov = &s.in_iov[i];
+      s.in_msg[i].msg_hdr.msg_iovlen = 1;
     }
-    auto from = from_sockaddr(ss);
-    if (!from) continue;
+    const int n = ::recvmmsg(s.fd, s.in_msg.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;  // EAGAIN or a transient error: wait for the next readiness
+    datagrams_received_ += static_cast<std::uint64_t>(n);
     const TimePoint now = Clock::now();
-    auto q = node_.handle_datagram(std::string_view(s.in.data(), static_cast<std::size_t>(n)),
-                                   *from, now);
-    if (q) run(*q, now);
+    in_drain_ = true;
+    for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
+      if (s.in_msg[i].msg_hdr.msg_flags & MSG_TRUNC) {
+        ++drop_oversized_;
+        continue;
+      }
+      auto from = from_sockaddr(s.in_addr[i]);
+      if (!from) continue;
+      auto q = node_.handle_datagram(std::string_view(s.in[i].data(), s.in_msg[i].msg_len),
+                                     *from, now);
+      if (q) run(*q, now);
+    }
+    in_drain_ = false;
+    flush();
+    if (static_cast<unsigned>(n) < kBatch) break;  // drained
   }
-  flush();
 }
 
 void DhtServer::run(const dht::DhtNode::PeerQuery& q, TimePoint now) {
@@ -145,25 +163,35 @@ void DhtServer::run(const dht::DhtNode::PeerQuery& q, TimePoint now) {
       for (const auto& p : r->result.peers) peers.push_back(p.address);
       node_.complete_get_peers(q, peers);
     }
-    flush();
+    // An answer given at once joins the batch being read; a later one (from the ring) goes now.
+    if (!in_drain_) flush();
   });
 }
 
 void DhtServer::flush() {
-  while (auto t = node_.poll_transmit()) {
-    const Socket* out = nullptr;
-    for (const auto& s : sockets_) {
-      if (s->v6 == t->to.ip.is_v6()) out = s.get();
+  outgoing_.clear();
+  while (auto t = node_.poll_transmit()) outgoing_.push_back(std::move(*t));
+  for (const auto& sock : sockets_) {
+    Socket& s = *sock;
+    unsigned count = 0;
+    for (auto& t : outgoing_) {
+      if (t.to.ip.is_v6() != s.v6) continue;
+      s.out_iov[count] = {t.bytes.data(), t.bytes.size()};
+      point_msg(s.out_msg[count], s.out_addr[count], to_sockaddr(t.to, s.out_addr[count]),
+                s.out_iov[count]);
+      if (++count == kBatch) {
+        send_failures_ += send_all(s.fd, s.out_msg.data(), count);
+        count = 0;
+      }
     }
-    if (out == nullptr) {
-      ++drop_no_socket_;
-      continue;
-    }
-    sockaddr_storage ss{};
-    const socklen_t len = to_sockaddr(t->to, ss);
-    if (::sendto(out->fd, t->bytes.data(), t->bytes.size(), MSG_DONTWAIT,
-                 reinterpret_cast<const sockaddr*>(&ss), len) < 0)
-      ++send_failures_;
+    if (count != 0) send_failures_ += send_all(s.fd, s.out_msg.data(), count);
+  }
+  // Datagrams of a family no socket serves (a contact learned from a "nodes6" list while only
+  // IPv4 is served, say) are dropped and counted.
+  for (const auto& t : outgoing_) {
+    const bool served = std::any_of(sockets_.begin(), sockets_.end(),
+                                    [&](const auto& s) { return s->v6 == t.to.ip.is_v6(); });
+    if (!served) ++drop_no_socket_;
   }
 }
 

@@ -22,8 +22,10 @@ namespace ringtracker::tracker {
 
 class DhtServer {
  public:
-  /// Datagrams read per readiness callback before yielding to other events (fairness).
-  static constexpr unsigned kDatagramsPerWakeup = 256;
+  /// Datagrams per recvmmsg and per sendmmsg call.
+  static constexpr unsigned kBatch = 64;
+  /// Batches read per readiness callback before yielding to other events (fairness).
+  static constexpr unsigned kBatchesPerWakeup = 4;
   /// get_peers / announce_peer waiting for the swarm store (the ring); more are answered
   /// with error 202 at once, so a flood cannot grow memory without bound.
   static constexpr std::size_t kPeerQueriesInFlightMax = 4096;
@@ -54,8 +56,11 @@ class DhtServer {
   RequestHandler& handler_;
   dht::DhtNode node_;
   std::vector<std::unique_ptr<Socket>> sockets_;
+  /// Replies taken from the node, kept until their sendmmsg (reused: no allocation per flush).
+  std::vector<dht::DhtNode::Transmit> outgoing_;
   event* timer_ = nullptr;
   std::size_t in_flight_ = 0;
+  bool in_drain_ = false;  // replies then wait for the batch's sendmmsg
   /// Cleared on destruction; completions still held by the ring then do nothing.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 

@@ -213,25 +213,10 @@ void UdpServer::flush_late(Socket& s) {
   s.late_count = 0;
 }
 
-void UdpServer::point_msg(mmsghdr& m, sockaddr_storage& to, socklen_t to_len, iovec& iov) {
-  std::memset(&m.msg_hdr, 0, sizeof(msghdr));
-  m.msg_hdr.msg_name = &to;
-  m.msg_hdr.msg_namelen = to_len;
-  m.msg_hdr.msg_iov = &iov;
-  m.msg_hdr.msg_iovlen = 1;
-}
-
 void UdpServer::send_batch(Socket& s, mmsghdr* msgs, unsigned count) {
-  unsigned sent = 0;
-  while (sent < count) {
-    int m = ::sendmmsg(s.fd, msgs + sent, count - sent, MSG_DONTWAIT);
-    if (m <= 0) {
-      // A full send buffer drops the rest of this batch; clients retry (BEP 15 timeouts).
-      counters_.inc(Counter::udp_send_failures, count - sent);
-      return;
-    }
-    sent += static_cast<unsigned>(m);
-  }
+  // A full send buffer drops the rest of this batch; clients retry (BEP 15 timeouts).
+  if (const unsigned dropped = send_all(s.fd, msgs, count); dropped != 0)
+    counters_.inc(Counter::udp_send_failures, dropped);
 }
 
 void UdpServer::on_late_flush(evutil_socket_t, short, void* arg) noexcept {

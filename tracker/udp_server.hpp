@@ -59,7 +59,6 @@ class UdpServer {
   void queue_late(Socket& s, const SocketAddress& to, std::size_t len);
   void flush_late(Socket& s);
   static void on_late_flush(evutil_socket_t fd, short what, void* arg) noexcept;
-  static void point_msg(mmsghdr& m, sockaddr_storage& to, socklen_t to_len, iovec& iov);
   /// sendmmsg until all are out; a failure drops (and counts) the rest.
   void send_batch(Socket& s, mmsghdr* msgs, unsigned count);
   std::span<std::uint8_t> sync_out_;

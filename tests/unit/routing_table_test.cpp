@@ -140,3 +140,40 @@ BOOST_AUTO_TEST_CASE(ids_and_addresses_are_unique) {
   BOOST_TEST(t.size() == 1U);
   BOOST_TEST(t.closest(kSelf, 8).at(0).address.port == 1);
 }
+
+BOOST_AUTO_TEST_CASE(closest_matches_a_full_sort_on_random_tables) {
+  std::uint64_t x = 0x9e3779b97f4a7c15ULL;
+  auto next = [&] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  auto random_id = [&] {
+    std::array<std::uint8_t, 20> b{};
+    for (auto& v : b) v = static_cast<std::uint8_t>(next());
+    // Some ids near self, so that deep buckets fill too.
+    if (next() % 3 == 0) std::fill(b.begin(), b.begin() + static_cast<long>(next() % 4), 0);
+    return NodeId(b);
+  };
+  for (int round = 0; round < 50; ++round) {
+    RoutingTable t(kSelf, 8);
+    std::vector<krpc::Contact> all;
+    for (unsigned i = 0; i < 300; ++i) {
+      auto c = contact(random_id(), 1000 + i);
+      if (t.on_answer(c, at(0))) all.push_back(c);
+    }
+    BOOST_REQUIRE(t.size() == all.size());
+    for (int q = 0; q < 20; ++q) {
+      const NodeId target = q == 0 ? kSelf : random_id();
+      std::sort(all.begin(), all.end(), [&](const krpc::Contact& a, const krpc::Contact& b) {
+        return xor_closer(a.id, b.id, target);
+      });
+      for (std::size_t n : {1U, 8U, 9U, 500U}) {
+        auto got = t.closest(target, n);
+        BOOST_REQUIRE(got.size() == std::min(n, all.size()));
+        for (std::size_t i = 0; i < got.size(); ++i) BOOST_TEST((got[i].id == all[i].id));
+      }
+    }
+  }
+}
