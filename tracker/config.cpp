@@ -160,6 +160,12 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
 
   r.addresses("dht", "listen", cfg.dht_listen);
   r.addresses("dht", "bootstrap", cfg.dht_bootstrap);
+  std::string external;
+  r.string("dht", "external_ip", external);
+  if (!external.empty()) {
+    cfg.dht_external_ip = IpAddress::parse(external);
+    if (!cfg.dht_external_ip) r.fail("dht", "external_ip", "'" + external + "' is not an IP address");
+  }
 
   std::string mode = "off";
   r.string("access", "mode", mode);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,10 @@ struct Config {
   std::vector<SocketAddress> dht_listen;
   /// DHT nodes asked for their neighbours at start (other ringtracker nodes, typically).
   std::vector<SocketAddress> dht_bootstrap;
+  /// The address other DHT nodes see this one at, when it listens on 0.0.0.0 or behind NAT:
+  /// the DHT node id is derived from it (BEP 42). Unset: the first listen address is used if
+  /// it is a public one, else the id is random.
+  std::optional<IpAddress> dht_external_ip;
 
   AccessMode access_mode = AccessMode::off;
   std::string access_file;

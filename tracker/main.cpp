@@ -13,6 +13,7 @@
 #include <random>
 
 #include "dht/ring_node.hpp"
+#include "dht/secure_id.hpp"
 #include "dht/ring_transport.hpp"
 #include "tracker/cluster_node.hpp"
 #include "tracker/config.hpp"
@@ -492,7 +493,13 @@ int main(int argc, char** argv) {
     if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1 ||
         RAND_bytes(dc.token_secret.data(), static_cast<int>(dc.token_secret.size())) != 1)
       return fail("cannot draw the DHT node id (OpenSSL RAND_bytes failed)");
-    dc.id = rt::dht::NodeId(id);
+    // BEP 42: an id bound to the external IP, so that clients enforcing it keep this node.
+    std::optional<rt::IpAddress> external = d.cfg.dht_external_ip;
+    if (!external && !rt::dht::secure_id_exempt(d.cfg.dht_listen.front().ip))
+      external = d.cfg.dht_listen.front().ip;
+    dc.id = external && !rt::dht::secure_id_exempt(*external)
+                ? rt::dht::secure_node_id(*external, id[19], id)
+                : rt::dht::NodeId(id);
     dc.bootstrap = d.cfg.dht_bootstrap;
     dc.seed = seed ^ 0xd47;
     d.dht = std::make_unique<tr::DhtServer>(d.base.get(), handler, std::move(dc));

@@ -176,7 +176,15 @@ BOOST_AUTO_TEST_CASE(dht_is_off_by_default_and_its_addresses_are_read_and_checke
     BOOST_REQUIRE(cfg.dht_bootstrap.size() == 1u);
     BOOST_TEST(cfg.dht_bootstrap[0].to_string() == "10.0.0.2:6881");
   }
-  for (const char* bad : {"listen = [\"6881\"]", "bootstrap = \"10.0.0.2:6881\"", "port = 6881"}) {
+  {
+    TempFile f("[udp]\nlisten=[\"127.0.0.1:0\"]\n[dht]\nexternal_ip = \"203.0.113.7\"\n");
+    Config cfg;
+    BOOST_REQUIRE(load_config_file(f.path, cfg).has_value());
+    BOOST_REQUIRE(cfg.dht_external_ip.has_value());
+    BOOST_TEST(cfg.dht_external_ip->to_string() == "203.0.113.7");
+  }
+  for (const char* bad : {"listen = [\"6881\"]", "bootstrap = \"10.0.0.2:6881\"", "port = 6881",
+                          "external_ip = \"203.0.113\""}) {
     TempFile f(std::string("[udp]\nlisten=[\"127.0.0.1:0\"]\n[dht]\n") + bad + "\n");
     Config cfg;
     auto r = load_config_file(f.path, cfg);
