@@ -31,6 +31,8 @@ CONVERGE_TIMEOUT_S = 30.0
 FILE_BYTES = 2 * 1024 * 1024
 DOWNLOAD_TIMEOUT_S = 60
 SWARM_TIMEOUT_S = 20
+# dht.external_ip of the lone daemon (a documentation address): its DHT id must follow BEP 42.
+EXTERNAL_IP = "203.0.113.7"
 # aria2 looks again 5 s after a lookup that found no DHT node and connects to peers every 10 s.
 ARIA2_TIMEOUT_S = 60
 
@@ -128,6 +130,24 @@ class KrpcClient:
         return reply[b"e"][1]
 
 
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 & -(crc & 1))
+    return crc ^ 0xffffffff
+
+
+def bep42_valid(node_id, ipv4):
+    """BEP 42: the id's top 21 bits are crc32c of the masked IP with r = last byte & 7."""
+    masked = bytearray(b & m for b, m in zip(socket.inet_aton(ipv4), (0x03, 0x0f, 0x3f, 0xff)))
+    masked[0] |= (node_id[19] & 7) << 5
+    crc = crc32c(bytes(masked))
+    return (node_id[0] == crc >> 24 and node_id[1] == (crc >> 16) & 0xff
+            and node_id[2] & 0xf8 == (crc >> 8) & 0xf8)
+
+
 def values_of(r):
     out = set()
     for v in r.get(b"values", []):
@@ -148,9 +168,12 @@ def lone_node(args, workdir, rng):
     v6 = h.ipv6_loopback_usable()
     dht_args = ["--dht", "127.0.0.1:0"] + (["--dht", "[::1]:0"] if v6 else [])
     http_binds = ("127.0.0.1:0", "[::1]:0") if v6 else ("127.0.0.1:0",)
+    os.makedirs(os.path.join(workdir, "lone"))
+    conf = os.path.join(workdir, "lone", "dht.toml")
+    with open(conf, "w") as f:
+        f.write(f'[dht]\nexternal_ip = "{EXTERNAL_IP}"\n')
     t = h.Tracker(args.daemon, os.path.join(workdir, "lone"), http=http_binds,
-                  extra_args=dht_args)
-    os.makedirs(t.workdir, exist_ok=True)
+                  extra_args=["--config", conf] + dht_args)
     t.start()
     h.check(len(t.dht) == len(dht_args) // 2, "the listening line names the DHT endpoints")
     dht, http = t.dht[0], t.endpoint("http")
@@ -161,6 +184,9 @@ def lone_node(args, workdir, rng):
     r = a.ok(dht, "ping", {})
     node_id = r[b"id"]
     h.check_eq(len(node_id), 20, "ping reply carries a 20-byte node id")
+    h.check(bep42_valid(node_id, EXTERNAL_IP),
+            f"BEP 42: the id {node_id.hex()} is derived from dht.external_ip {EXTERNAL_IP}")
+    h.check(not bep42_valid(node_id, "198.51.100.7"), "and not from another address")
     reply = a.query(dht, "ping", {})
     h.check_eq(reply.get(b"ip"), compact(*a.addr), "BEP 42: reply echoes the asker's address")
 
