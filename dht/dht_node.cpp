@@ -1,7 +1,10 @@
 #include "dht/dht_node.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <variant>
+
+#include "common/mix64.hpp"
 
 namespace ringtracker::dht {
 
@@ -25,9 +28,24 @@ DhtNode::DhtNode(DhtNodeConfig config, TimePoint now)
       epoch_origin_(now),
       table4_(config_.id, config_.bucket_size),
       table6_(config_.id, config_.bucket_size),
+      limiter_(config_.queries_per_ip_per_second != 0 ? kLimiterSlots : 0),
+      limiter_key_(rng_.next()),
       next_maintenance_(now),
       next_bootstrap_(now),
       next_refresh_(now + kRefreshPeriod) {}
+
+bool DhtNode::within_rate(const IpAddress& ip, TimePoint now) {
+  if (limiter_.empty()) return true;
+  std::uint64_t words[2];
+  std::memcpy(words, ip.data(), 8);  // IpAddress keeps 16 bytes; IPv4 uses the first 4
+  std::memcpy(words + 1, ip.data() + 8, 8);
+  const std::uint64_t h = mix64(words[0] ^ limiter_key_) ^ mix64(words[1] + limiter_key_);
+  LimiterSlot& slot = limiter_[h & (kLimiterSlots - 1)];
+  const std::int64_t second =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (slot.ip != ip || slot.second != second) slot = LimiterSlot{ip, second, 0};
+  return ++slot.count <= config_.queries_per_ip_per_second;
+}
 
 std::string DhtNode::token(const IpAddress& ip, TimePoint now, int epochs_back) const {
   // BEP 5 leaves the token's form to the node: SHA-1 over a per-process secret, the epoch and
@@ -84,6 +102,11 @@ void DhtNode::nodes_for(const NodeId& target, const SocketAddress& asker, bool w
 std::optional<DhtNode::PeerQuery> DhtNode::handle_datagram(std::string_view bytes,
                                                            const SocketAddress& from,
                                                            TimePoint now) {
+  // Cheap checks first: a flooding source costs a table lookup per datagram, nothing more.
+  if (!within_rate(from.ip, now)) {
+    ++counts_.drop_rate_limited;
+    return std::nullopt;
+  }
   auto m = krpc::decode(bytes);
   if (!m) {
     if (m.error().answerable) {
@@ -297,6 +320,7 @@ std::vector<std::pair<std::string_view, std::uint64_t>> DhtNode::counters() cons
           {"errors_sent", c.errors_sent},
           {"bad_tokens", c.bad_tokens},
           {"drop_malformed", c.drop_malformed},
+          {"drop_rate_limited", c.drop_rate_limited},
           {"drop_unexpected_response", c.drop_unexpected_response},
           {"drop_transmit_full", c.drop_transmit_full},
           {"queries_sent", c.queries_sent},

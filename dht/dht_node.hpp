@@ -34,6 +34,11 @@ struct DhtNodeConfig {
   /// Nodes asked for their neighbours at start and whenever a table is empty.
   std::vector<SocketAddress> bootstrap;
   std::size_t bucket_size = RoutingTable::kBucketSizeDefault;
+  /// Datagrams accepted per source IP and second (0 = no limit). A reply can be ten times its
+  /// query, so without a limit a spoofed source makes this node a reflector; one client
+  /// starting many torrents stays far below the default.
+  static constexpr std::uint32_t kQueriesPerIpPerSecondDefault = 500;
+  std::uint32_t queries_per_ip_per_second = kQueriesPerIpPerSecondDefault;
   /// Seeds transaction ids and bucket refresh targets (not secret).
   std::uint64_t seed = 1;
 };
@@ -85,6 +90,11 @@ class DhtNode {
     std::string token;
   };
 
+  /// Sources tracked by the per-IP limit: a fixed table (no growth under a flood), indexed by
+  /// a keyed hash of the IP so that nobody can aim collisions; a collision only resets the
+  /// other source's count.
+  static constexpr std::size_t kLimiterSlots = 4096;
+
   DhtNode(DhtNodeConfig config, TimePoint now);
 
   /// One datagram from `from`. Replies and pings are queued for poll_transmit; a get_peers or
@@ -121,6 +131,7 @@ class DhtNode {
     TimePoint deadline;
   };
 
+  bool within_rate(const IpAddress& ip, TimePoint now);
   std::string token(const IpAddress& ip, TimePoint now, int epochs_back) const;
   bool token_valid(std::string_view t, const IpAddress& ip, TimePoint now) const;
   RoutingTable& table(bool v6) { return v6 ? table6_ : table4_; }
@@ -143,6 +154,13 @@ class DhtNode {
   TimePoint epoch_origin_;
   RoutingTable table4_;
   RoutingTable table6_;
+  struct LimiterSlot {
+    IpAddress ip;
+    std::int64_t second = -1;
+    std::uint32_t count = 0;
+  };
+  std::vector<LimiterSlot> limiter_;
+  std::uint64_t limiter_key_;
   std::unordered_map<std::uint16_t, Pending> pending_;
   std::uint16_t next_txid_ = 0;
   std::deque<Transmit> out_;
@@ -159,6 +177,7 @@ class DhtNode {
     std::uint64_t errors_sent = 0;
     std::uint64_t bad_tokens = 0;
     std::uint64_t drop_malformed = 0;
+    std::uint64_t drop_rate_limited = 0;
     std::uint64_t drop_unexpected_response = 0;
     std::uint64_t drop_transmit_full = 0;
     std::uint64_t queries_sent = 0;

@@ -160,6 +160,7 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
 
   r.addresses("dht", "listen", cfg.dht_listen);
   r.addresses("dht", "bootstrap", cfg.dht_bootstrap);
+  r.integer("dht", "queries_per_ip_per_second", cfg.dht_queries_per_ip_per_second, 0, 10'000'000);
   std::string external;
   r.string("dht", "external_ip", external);
   if (!external.empty()) {

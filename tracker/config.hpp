@@ -10,6 +10,7 @@
 
 #include "common/expected.hpp"
 #include "common/net_address.hpp"
+#include "dht/dht_node.hpp"
 #include "tracker/access_list.hpp"
 #include "tracker/swarm_store.hpp"
 
@@ -91,6 +92,9 @@ struct Config {
   /// the DHT node id is derived from it (BEP 42). Unset: the first listen address is used if
   /// it is a public one, else the id is random.
   std::optional<IpAddress> dht_external_ip;
+  /// Datagrams accepted per source IP and second on the DHT port (0 = no limit).
+  std::uint32_t dht_queries_per_ip_per_second =
+      dht::DhtNodeConfig::kQueriesPerIpPerSecondDefault;
 
   AccessMode access_mode = AccessMode::off;
   std::string access_file;

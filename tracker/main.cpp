@@ -501,6 +501,7 @@ int main(int argc, char** argv) {
                 ? rt::dht::secure_node_id(*external, id[19], id)
                 : rt::dht::NodeId(id);
     dc.bootstrap = d.cfg.dht_bootstrap;
+    dc.queries_per_ip_per_second = d.cfg.dht_queries_per_ip_per_second;
     dc.seed = seed ^ 0xd47;
     d.dht = std::make_unique<tr::DhtServer>(d.base.get(), handler, std::move(dc));
     for (auto& a : d.cfg.dht_listen) {

@@ -31,6 +31,9 @@ CONVERGE_TIMEOUT_S = 30.0
 FILE_BYTES = 2 * 1024 * 1024
 DOWNLOAD_TIMEOUT_S = 60
 SWARM_TIMEOUT_S = 20
+# dht.queries_per_ip_per_second's default, and a burst well above it.
+DEFAULT_LIMIT = 500
+FLOOD_PINGS = 1500
 # dht.external_ip of the lone daemon (a documentation address): its DHT id must follow BEP 42.
 EXTERNAL_IP = "203.0.113.7"
 # aria2 looks again 5 s after a lookup that found no DHT node and connects to peers every 10 s.
@@ -171,7 +174,8 @@ def lone_node(args, workdir, rng):
     os.makedirs(os.path.join(workdir, "lone"))
     conf = os.path.join(workdir, "lone", "dht.toml")
     with open(conf, "w") as f:
-        f.write(f'[dht]\nexternal_ip = "{EXTERNAL_IP}"\n')
+        # No per-IP limit here: the fuzzing below sends thousands of datagrams from one IP.
+        f.write(f'[dht]\nexternal_ip = "{EXTERNAL_IP}"\nqueries_per_ip_per_second = 0\n')
     t = h.Tracker(args.daemon, os.path.join(workdir, "lone"), http=http_binds,
                   extra_args=["--config", conf] + dht_args)
     t.start()
@@ -355,6 +359,30 @@ def ring_raw(nodes, rng):
         h.check_eq(cs.scrape_counts(nodes[1].http, [ih])[ih], (0, 0, 1),
                    "scrape at node B counts the DHT peer")
     k.close()
+
+    # The default per-IP limit: a burst from one address gets at most the limit per second.
+    flood = KrpcClient(rng)
+    before = nodes[2].tracker.counters().get("dht_drop_rate_limited", 0)
+    ping = benc({"t": "fl", "y": "q", "q": "ping", "a": {"id": flood.id}})
+    replies = 0
+    t0 = time.monotonic()
+    for i in range(FLOOD_PINGS):
+        flood.send(c_dht, ping)
+        if i % 50 == 49:  # read what came, so that the client's own buffer never overflows
+            while flood.read(0.0005) is not None:
+                replies += 1
+    sent_s = time.monotonic() - t0
+    while flood.read(QUIET_S) is not None:
+        replies += 1
+    limited = nodes[2].tracker.counters().get("dht_drop_rate_limited", 0) - before
+    h.log(f"flood: {FLOOD_PINGS} pings in {sent_s:.3f} s, {replies} replies, {limited} limited")
+    # A burst of S seconds touches at most int(S) + 2 one-second windows.
+    windows = int(time.monotonic() - t0) + 2
+    h.check(replies <= windows * DEFAULT_LIMIT,
+            f"at most {windows} x {DEFAULT_LIMIT} replies to a burst")
+    h.check(limited > 0, "the rest is dropped and counted")
+    h.check_eq(replies + limited, FLOOD_PINGS, "every ping answered or counted as limited")
+    flood.close()
 
 
 def ring_clients(nodes, workdir, rng):

@@ -340,3 +340,36 @@ BOOST_AUTO_TEST_CASE(bootstrap_asks_for_neighbours_and_pings_them) {
   for (const auto& s : drain(n)) asked = asked || s.to == boot;
   BOOST_TEST(asked);
 }
+
+BOOST_AUTO_TEST_CASE(each_source_ip_gets_its_datagrams_per_second_and_no_more) {
+  DhtNodeConfig c = config();
+  c.queries_per_ip_per_second = 10;
+  DhtNode n(c, at(0));
+  const auto flood = addr("127.0.0.1:7000");
+  const auto other = addr("127.0.0.2:7000");
+  auto replies_to = [&](const SocketAddress& to) {
+    std::size_t k = 0;
+    for (const auto& t : drain(n)) {
+      if (t.to == to && std::holds_alternative<krpc::Response>(decoded(t))) ++k;
+    }
+    return k;
+  };
+  for (int i = 0; i < 25; ++i) n.handle_datagram(ping_from(nid(0x80)), flood, at(1));
+  BOOST_TEST(replies_to(flood) == 10U);
+  BOOST_TEST(counter(n, "drop_rate_limited") == 15U);
+  // Another source is not affected; the flooding one gets a new budget the next second.
+  n.handle_datagram(ping_from(nid(0x81)), other, at(1));
+  BOOST_TEST(replies_to(other) == 1U);
+  for (int i = 0; i < 12; ++i) n.handle_datagram(ping_from(nid(0x80)), flood, at(2));
+  BOOST_TEST(replies_to(flood) == 10U);
+  BOOST_TEST(counter(n, "drop_rate_limited") == 17U);
+}
+
+BOOST_AUTO_TEST_CASE(limit_zero_means_no_limit) {
+  DhtNodeConfig c = config();
+  c.queries_per_ip_per_second = 0;
+  DhtNode n(c, at(0));
+  for (int i = 0; i < 2000; ++i) n.handle_datagram(ping_from(nid(0x80)), addr("127.0.0.1:1"), at(1));
+  BOOST_TEST(counter(n, "drop_rate_limited") == 0U);
+  BOOST_TEST(counter(n, "queries_ping") == 2000U);
+}
