@@ -82,6 +82,15 @@ Expected<SocketAddress, std::string> local_address(int fd) {
   return *a;
 }
 
+void point_receive(mmsghdr& m, sockaddr_storage& from, iovec& iov, void* buf, std::size_t len) {
+  iov = {buf, len};
+  std::memset(&m.msg_hdr, 0, sizeof(msghdr));
+  m.msg_hdr.msg_name = &from;
+  m.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+  m.msg_hdr.msg_iov = &iov;
+  m.msg_hdr.msg_iovlen = 1;
+}
+
 void point_msg(mmsghdr& m, sockaddr_storage& to, socklen_t to_len, iovec& iov) {
   std::memset(&m.msg_hdr, 0, sizeof(msghdr));
   m.msg_hdr.msg_name = &to;

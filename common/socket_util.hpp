@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -25,6 +26,9 @@ std::optional<SocketAddress> from_sockaddr(const sockaddr_storage& ss);
 /// Fills `ss` and returns the length to pass to sendto/bind.
 socklen_t to_sockaddr(const SocketAddress& a, sockaddr_storage& ss);
 
+/// Points `m` at one receive slot for recvmmsg: `len` bytes at `buf` (through `iov`), the
+/// sender into `from`.
+void point_receive(mmsghdr& m, sockaddr_storage& from, iovec& iov, void* buf, std::size_t len);
 /// Points `m` at one datagram: destination `to` (of length `to_len`) and the bytes of `iov`.
 void point_msg(mmsghdr& m, sockaddr_storage& to, socklen_t to_len, iovec& iov);
 /// sendmmsg of `count` messages until all are out or the socket refuses (a full send buffer):

@@ -42,6 +42,11 @@ DhtServer::~DhtServer() {
 
 Expected<SocketAddress, std::string> DhtServer::listen(const SocketAddress& addr,
                                                        int receive_buffer_bytes) {
+  for (const auto& other : sockets_) {
+    // Replies leave through the socket of their family: a second one would answer twice.
+    if (other->v6 == addr.ip.is_v6())
+      return Unexpected("dht " + addr.to_string() + ": one listen address per address family");
+  }
   auto s = std::make_unique<Socket>();
   s->server = this;
   s->v6 = addr.ip.is_v6();
@@ -94,14 +99,8 @@ void DhtServer::arm_timer(TimePoint now) {
 
 void DhtServer::drain(Socket& s) {
   for (unsigned round = 0; round < kBatchesPerWakeup; ++round) {
-    for (unsigned i = 0; i < kBatch; ++i) {
-      s.in_iov[i] = {s.in[i].data(), s.in[i].size()};
-      std::memset(&s.in_msg[i].msg_hdr, 0, sizeof(msghdr));
-      s.in_msg[i].msg_hdr.msg_name = &s.in_addr[i];
-      s.in_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      s.in_msg[i].msg_hdr.msg_iov = &s.in_iov[i];
-      s.in_msg[i].msg_hdr.msg_iovlen = 1;
-    }
+    for (unsigned i = 0; i < kBatch; ++i)
+      point_receive(s.in_msg[i], s.in_addr[i], s.in_iov[i], s.in[i].data(), s.in[i].size());
     const int n = ::recvmmsg(s.fd, s.in_msg.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) break;  // EAGAIN or a transient error: wait for the next readiness
     datagrams_received_ += static_cast<std::uint64_t>(n);

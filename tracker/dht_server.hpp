@@ -36,8 +36,8 @@ class DhtServer {
   DhtServer& operator=(const DhtServer&) = delete;
 
   /// Binds one socket (port 0 picks a free port) with a receive buffer of at least
-  /// `receive_buffer_bytes` and returns the bound address. One socket per address family; the
-  /// first listen also starts the maintenance timer.
+  /// `receive_buffer_bytes` and returns the bound address. One socket per address family (a
+  /// second one of a family is an error); the first listen also starts the maintenance timer.
   Expected<SocketAddress, std::string> listen(const SocketAddress& addr, int receive_buffer_bytes);
 
   /// Counters by name (the DhtNode's and this edge's), for /stats.

@@ -84,14 +84,8 @@ void UdpServer::on_readable(evutil_socket_t, short, void* arg) noexcept {
 
 void UdpServer::drain(Socket& s) {
   for (unsigned round = 0; round < kBatchesPerWakeup; ++round) {
-    for (unsigned i = 0; i < kBatch; ++i) {
-      s.in_iov[i] = {s.in[i].data(), s.in[i].size()};
-      std::memset(&s.in_msg[i].msg_hdr, 0, sizeof(msghdr));
-      s.in_msg[i].msg_hdr.msg_name = &s.in_addr[i];
-      s.in_msg[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-      s.in_msg[i].msg_hdr.msg_iov = &s.in_iov[i];
-      s.in_msg[i].msg_hdr.msg_iovlen = 1;
-    }
+    for (unsigned i = 0; i < kBatch; ++i)
+      point_receive(s.in_msg[i], s.in_addr[i], s.in_iov[i], s.in[i].data(), s.in[i].size());
     int n = ::recvmmsg(s.fd, s.in_msg.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN or a transient error: wait for the next readiness
     counters_.inc(Counter::udp_packets_received, static_cast<std::uint64_t>(n));
