@@ -52,6 +52,8 @@ BOOST_AUTO_TEST_CASE(shipped_ring_node_example_loads) {
   BOOST_TEST(cfg.replicas == 3u);
   BOOST_TEST(cfg.id_choices == Config::kIdChoicesDefault);
   BOOST_TEST(cfg.http_listen[0].to_string() == "127.0.0.1:6970");
+  BOOST_REQUIRE(cfg.dht_listen.size() == 1u);
+  BOOST_TEST(cfg.dht_listen[0].to_string() == "127.0.0.1:6971");
   BOOST_TEST(cfg.validate().has_value());
 }
 
