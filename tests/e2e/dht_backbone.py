@@ -15,6 +15,8 @@
    and verifies the file, and its own DHT announce lands in the ring's swarm. Then aria2c, with
    the same trackerless torrent and node B as its only DHT entry point, does the same (aria2
    opens peer connections every 10 s, so this part takes about that long).
+4. kill -9 node A, where every DHT peer above was announced: once the two others have repaired
+   the ring, get_peers at node C still returns each of them (the replicas took over).
 """
 
 import os
@@ -347,12 +349,21 @@ def ring_raw(nodes, rng):
     h.log("=== raw KRPC across a 3-node ring ===")
     a_dht, c_dht = nodes[0].tracker.dht[0], nodes[2].tracker.dht[0]
     k = KrpcClient(rng)
-    hashes = [bytes(rng.randrange(256) for _ in range(20)) for _ in range(8)]
+    # Eight hashes, the first four owned by node A (the one the failover part kills) and the
+    # others by B or C, so that every part sees local and forwarded queries.
+    ids = [n.id for n in nodes]
+    owned_by_a, others = [], []
+    while len(owned_by_a) < 4 or len(others) < 4:
+        ih = bytes(rng.randrange(256) for _ in range(20))
+        mine = cs.owner_of(ih, ids) == nodes[0].id
+        bucket = owned_by_a if mine else others
+        if len(bucket) < 4:
+            bucket.append(ih)
+    hashes = owned_by_a + others
     for i, ih in enumerate(hashes):
         token = k.ok(a_dht, "get_peers", {"info_hash": ih})[b"token"]
         k.ok(a_dht, "announce_peer", {"info_hash": ih, "port": 41000 + i, "token": token})
     for i, ih in enumerate(hashes):
-        # The owner may be any node: eight hashes land on all three with near certainty.
         r = k.ok(c_dht, "get_peers", {"info_hash": ih})
         h.check_eq(values_of(r), {("127.0.0.1", 41000 + i)},
                    f"get_peers at node C finds the peer announced at node A ({ih.hex()[:8]})")
@@ -383,6 +394,7 @@ def ring_raw(nodes, rng):
     h.check(limited > 0, "the rest is dropped and counted")
     h.check_eq(replies + limited, FLOOD_PINGS, "every ping answered or counted as limited")
     flood.close()
+    return hashes
 
 
 def ring_clients(nodes, workdir, rng):
@@ -458,12 +470,31 @@ def aria2_leecher(nodes, base, trackerless, digest):
         h.check(after.get(key, 0) > before.get(key, 0), f"aria2 sent {q} to node B")
 
 
+def ring_failover(nodes, hashes, rng):
+    h.log("=== kill -9 node A: the DHT peers survive on the replicas ===")
+    nodes[0].kill9()
+    live = nodes[1:]
+    cs.converge(live, "2-node ring after the crash", CONVERGE_TIMEOUT_S, successors=2)
+    c_dht = nodes[2].tracker.dht[0]
+    k = KrpcClient(rng)
+    for i, ih in enumerate(hashes):
+        # A request that meets the repair in progress fails with a reason; clients ask again.
+        def found():
+            reply = k.query(c_dht, "get_peers", {"info_hash": ih})
+            return reply.get(b"y") == b"r" and values_of(reply[b"r"]) == {("127.0.0.1", 41000 + i)}
+        h.wait_until(found, SWARM_TIMEOUT_S, f"get_peers at node C after the crash ({ih.hex()[:8]})")
+    h.log(f"ok: all {len(hashes)} DHT peers announced at the dead node (which owned 4 of "
+          "them) are still served")
+    k.close()
+
+
 def body(args, workdir, rng):
     lone_node(args, workdir, rng)
     nodes = ring_nodes(args, workdir, rng)
-    ring_raw(nodes, rng)
+    hashes = ring_raw(nodes, rng)
     ring_clients(nodes, workdir, rng)
-    for n in nodes:
+    ring_failover(nodes, hashes, rng)
+    for n in nodes[1:]:
         n.tracker.stop()
 
 
