@@ -13,8 +13,8 @@
 #include <random>
 
 #include "dht/ring_node.hpp"
-#include "dht/secure_id.hpp"
 #include "dht/ring_transport.hpp"
+#include "dht/secure_id.hpp"
 #include "tracker/cluster_node.hpp"
 #include "tracker/config.hpp"
 #include "tracker/connection_id.hpp"
@@ -488,8 +488,8 @@ int main(int argc, char** argv) {
   if (!d.cfg.dht_listen.empty()) {
     rt::dht::DhtNodeConfig dc;
     std::array<std::uint8_t, rt::dht::NodeId::kBytes> id{};
-    // A random DHT id (kept for the process's life) and token secret: BEP 5 asks nothing
-    // more of a node id, and only this process checks its tokens.
+    // Random bytes for the DHT id (kept for the process's life) and the token secret (only
+    // this process checks its tokens).
     if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1 ||
         RAND_bytes(dc.token_secret.data(), static_cast<int>(dc.token_secret.size())) != 1)
       return fail("cannot draw the DHT node id (OpenSSL RAND_bytes failed)");
