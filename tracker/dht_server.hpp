@@ -40,6 +40,9 @@ class DhtServer {
   /// second one of a family is an error); the first listen also starts the maintenance timer.
   Expected<SocketAddress, std::string> listen(const SocketAddress& addr, int receive_buffer_bytes);
 
+  /// This node's DHT id (differs from the ring id: random, or BEP 42's for its IP).
+  const dht::NodeId& id() const { return node_.id(); }
+
   /// Counters by name (the DhtNode's and this edge's), for /stats.
   std::vector<std::pair<std::string, std::uint64_t>> counters() const;
 

@@ -510,6 +510,7 @@ int main(int argc, char** argv) {
       if (!bound) return fail(bound.error());
       line += " dht=" + bound->to_string();
     }
+    spdlog::info("DHT node id {}", d.dht->id().to_hex());
   }
   // A lone node's id is derived like a ring node's: SHA-1 of its first advertised endpoint.
   if (d.node_id.empty()) d.node_id = sha1_hex(first_addr);
