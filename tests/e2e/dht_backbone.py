@@ -8,8 +8,9 @@
    nothing and is counted. Over ::1 (when this machine has it) values are 18-byte IPv6 peers.
    Then seeded fuzzing (random and mutated KRPC datagrams, oversized and deeply nested ones):
    every reply is valid bencode within one datagram, the daemon stays up and the swarm intact.
-2. Three ring daemons: announce_peer at node A, get_peers at node C returns the peer, scrape at
-   node B counts it (the DHT is served from the ring's owner, wherever it is).
+2. Three ring daemons, B's and C's DHT bootstrapped from A's: C's find_node names A and B;
+   announce_peer at node A, get_peers at node C returns the peer, scrape at node B counts it
+   (the DHT is served from the ring's owner, wherever it is).
 3. Real clients: a libtorrent seeder announces over HTTP to node A only (its DHT is off); a
    leecher without trackers whose DHT knows only node C finds the seeder through C, downloads
    and verifies the file, and its own DHT announce lands in the ring's swarm. Then aria2c, with
@@ -337,12 +338,31 @@ def ring_nodes(args, workdir, rng, count=3):
     for i in range(count):
         ring = f"127.0.0.1:{cs.free_udp_port()}"
         join = [nodes[0].ring] if nodes else []
+        # Every later node's DHT starts from the first one's, as an operator would list them.
+        boot = ["--dht-bootstrap", "%s:%d" % nodes[0].tracker.dht[0]] if nodes else []
         n = cs.ClusterNode(args.daemon, workdir, f"n{i}", ring, join, conf,
-                           extra_args=["--dht", "127.0.0.1:0"])
+                           extra_args=["--dht", "127.0.0.1:0"] + boot)
         n.start()
         nodes.append(n)
     cs.converge(nodes, f"{count}-node ring", CONVERGE_TIMEOUT_S, successors=2)
     return nodes
+
+
+def ring_dht_neighbours(nodes, rng):
+    h.log("=== the ring nodes' DHTs know each other (bootstrap through node A) ===")
+    k = KrpcClient(rng)
+    c_dht = nodes[2].tracker.dht[0]
+    others = {nodes[0].tracker.dht[0], nodes[1].tracker.dht[0]}
+
+    def named():
+        nodes_blob = k.ok(c_dht, "find_node", {"target": k.id}).get(b"nodes", b"")
+        return {(socket.inet_ntoa(nodes_blob[i + 20:i + 24]),
+                 int.from_bytes(nodes_blob[i + 24:i + 26], "big"))
+                for i in range(0, len(nodes_blob), 26)}
+    # B knows A from its bootstrap; C learns B from A's answer and pings it first.
+    h.wait_until(lambda: others <= named(), CONVERGE_TIMEOUT_S,
+                 "node C's find_node names the DHT endpoints of nodes A and B")
+    k.close()
 
 
 def ring_raw(nodes, rng):
@@ -491,6 +511,7 @@ def ring_failover(nodes, hashes, rng):
 def body(args, workdir, rng):
     lone_node(args, workdir, rng)
     nodes = ring_nodes(args, workdir, rng)
+    ring_dht_neighbours(nodes, rng)
     hashes = ring_raw(nodes, rng)
     ring_clients(nodes, workdir, rng)
     ring_failover(nodes, hashes, rng)
