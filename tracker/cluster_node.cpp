@@ -608,6 +608,7 @@ void ClusterNode::ensure_owned(const InfoHash& h, TimePoint now) {
   // predecessor just died, the batch promotion has not reached it) is moved before use.
   auto snap = replica_.export_swarm(h, now);
   if (!snap) return;
+  drop_stopped(*snap, now);
   service_.store().merge_swarm(*snap, now);
   replica_.erase_swarm(h);
   replica_seen_.erase(h);
@@ -629,8 +630,46 @@ Expected<AnnounceResponse, std::string> ClusterNode::apply_announce(const Announ
                                                                     TimePoint now) {
   ensure_owned(req.info_hash, now);
   auto r = service_.apply_announce(req, now);
-  if (r && !req.lookup_only) record_delta(req, r->result.downloaded, now);
+  if (r && !req.lookup_only) {
+    record_delta(req, r->result.downloaded, now);
+    if (req.event == AnnounceEvent::stopped) add_tombstone(req.info_hash, req.peer, now);
+  }
   return r;
+}
+
+void ClusterNode::add_tombstone(const InfoHash& h, const SocketAddress& peer, TimePoint now) {
+  auto forget_oldest = [&] {
+    const Tombstone& t = tombstones_.front();
+    auto it = tombstones_by_hash_.find(t.h);
+    if (it != tombstones_by_hash_.end()) {
+      std::erase_if(it->second, [&](const auto& e) { return e.first == t.peer && e.second == t.at; });
+      if (it->second.empty()) tombstones_by_hash_.erase(it);
+    }
+    tombstones_.pop_front();
+  };
+  while (!tombstones_.empty() && (now - tombstones_.front().at > config_.tombstone_keep ||
+                                  tombstones_.size() >= config_.tombstones_max))
+    forget_oldest();
+  if (config_.tombstones_max == 0) return;
+  tombstones_.push_back(Tombstone{h, peer, now});
+  tombstones_by_hash_[h].emplace_back(peer, now);
+}
+
+void ClusterNode::drop_stopped(SwarmSnapshot& snap, TimePoint now) const {
+  if (tombstones_by_hash_.empty()) return;
+  auto it = tombstones_by_hash_.find(snap.info_hash);
+  if (it == tombstones_by_hash_.end()) return;
+  // The copy's last announce, from its remaining life. Both sides count in whole seconds, so a
+  // copy up to kTombstoneSlack younger than the stop still counts as older: this node, the
+  // owner, already holds any announce that came after the stop itself.
+  constexpr Duration kTombstoneSlack = Seconds(2);
+  std::erase_if(snap.peers, [&](const SnapshotPeer& p) {
+    const TimePoint announced = now - (config_.peer_ttl - p.remaining_ttl);
+    return std::any_of(it->second.begin(), it->second.end(), [&](const auto& t) {
+      return t.first == p.address && now - t.second <= config_.tombstone_keep &&
+             announced <= t.second + kTombstoneSlack;
+    });
+  });
 }
 
 ScrapeEntry ClusterNode::apply_scrape(const InfoHash& h, TimePoint now) {
@@ -849,7 +888,13 @@ void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, const Re
     const bool mine = ownership(h) == Ownership::mine;
     SwarmStore& store = mine ? service_.store() : replica_;
     if (mine) ensure_owned(h, now);
-    store.merge_swarm(d.snapshot, now);
+    if (mine && tombstones_by_hash_.count(h) != 0) {
+      SwarmSnapshot snap = d.snapshot;  // only swarms with a recent stop pay for the copy
+      drop_stopped(snap, now);
+      store.merge_swarm(snap, now);
+    } else {
+      store.merge_swarm(d.snapshot, now);
+    }
     for (const auto& gone : d.gone) {
       AnnounceRequest stop;
       stop.info_hash = h;

@@ -122,6 +122,12 @@ struct ClusterConfig {
   Duration handoff_timeout = Seconds(3);
   /// Peers live this long after an announce (SwarmLimits::peer_ttl of both stores).
   Duration peer_ttl = Seconds(2700);
+  /// A peer stopped at this owner is remembered this long (and at most tombstones_max of them,
+  /// oldest forgotten first): a copy of it that comes back in a merge (a sync, handoff or pull
+  /// snapshot taken before the stop reached its sender) is older than the stop and is not
+  /// merged. Matches replica_grace: no replica keeps a copy unrefreshed for longer.
+  Duration tombstone_keep = Seconds(120);
+  std::size_t tombstones_max = 65536;
   /// Swarms exported, moved or dropped per handle_timeout(): the loop never stalls.
   std::size_t swarms_per_tick = 512;
   /// Requests waiting for the ring at once; more are refused with kBusyReason.
@@ -352,6 +358,10 @@ class ClusterNode final : public RequestHandler {
   Expected<AnnounceResponse, std::string> apply_announce(const AnnounceRequest& req, TimePoint now);
   ScrapeEntry apply_scrape(const InfoHash& h, TimePoint now);
   void ensure_owned(const InfoHash& h, TimePoint now);
+  /// Remembers that `peer` stopped in swarm `h` at `now` (this node being its owner).
+  void add_tombstone(const InfoHash& h, const SocketAddress& peer, TimePoint now);
+  /// Removes from `snap` the peers stopped here after the copy's last announce.
+  void drop_stopped(SwarmSnapshot& snap, TimePoint now) const;
   void on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatch batch);
   void answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
                                  const ForwardedAnnounce& a);
@@ -442,6 +452,14 @@ class ClusterNode final : public RequestHandler {
   std::vector<dht::NodeRef> last_targets_;
   TimePoint next_sync_ = TimePoint::max();
   std::unordered_map<InfoHash, TimePoint, HashOf> replica_seen_;
+  struct Tombstone {
+    InfoHash h;
+    SocketAddress peer;
+    TimePoint at;
+  };
+  std::deque<Tombstone> tombstones_;  // oldest first
+  std::unordered_map<InfoHash, std::vector<std::pair<SocketAddress, TimePoint>>, HashOf>
+      tombstones_by_hash_;
   std::vector<InfoHash> drop_queue_;
   TimePoint next_housekeeping_ = TimePoint::max();
 

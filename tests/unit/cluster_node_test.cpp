@@ -867,6 +867,43 @@ BOOST_FIXTURE_TEST_CASE(resent_delta_does_not_bring_back_a_peer_that_stopped, Ow
   BOOST_TEST(s1.replica.scrape(h, kT0 + Seconds(2)).incomplete == 0U);
 }
 
+BOOST_AUTO_TEST_CASE(copy_of_a_stopped_peer_in_a_later_merge_does_not_bring_it_back) {
+  // The owner replicates two peers; one stops; a snapshot that a replica took before the stop
+  // reached it (a sync, handoff or pull crossing the stop) arrives afterwards.
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode s1(0x90, 0x80, {});
+  const InfoHash h = hash_at(0x60);
+  AnnounceResult_ r;
+  a.node.announce(announce_of(h, 1), kT0, capture(r));
+  a.node.announce(announce_of(h, 2), kT0, capture(r = {}));
+  a.node.handle_timeout(kT0 + Seconds(1));
+  for (auto& t : a.drain()) s1.node.handle_app(kT0 + Seconds(1), a.ring.me, t.payload);
+  auto stale = s1.replica.export_swarm(h, kT0 + Seconds(2));
+  BOOST_REQUIRE(stale.has_value());
+  BOOST_REQUIRE(stale->peers.size() == 2U);
+
+  a.node.announce(stopped_of(h, 1), kT0 + Seconds(5), capture(r = {}));
+  BOOST_TEST(a.owned.scrape(h, kT0 + Seconds(5)).incomplete == 1U);
+  Replicate back;
+  back.purpose = TransferPurpose::handoff;
+  back.swarms.push_back(SwarmDelta{*stale, {}});
+  std::string payload;
+  encode_cluster_message(ClusterMessage{back}, payload);
+  a.node.handle_app(kT0 + Seconds(6), s1.ring.me, payload);
+  BOOST_TEST(a.owned.scrape(h, kT0 + Seconds(6)).incomplete == 1U);
+
+  // A copy announced after the stop (the peer came back) is merged as before.
+  SwarmSnapshot fresh = *stale;
+  for (auto& p : fresh.peers) p.remaining_ttl = ClusterConfig{}.peer_ttl;
+  Replicate again;
+  again.purpose = TransferPurpose::handoff;
+  again.swarms.push_back(SwarmDelta{fresh, {}});
+  payload.clear();
+  encode_cluster_message(ClusterMessage{again}, payload);
+  a.node.handle_app(kT0 + Seconds(20), s1.ring.me, payload);
+  BOOST_TEST(a.owned.scrape(h, kT0 + Seconds(20)).incomplete == 2U);
+}
+
 BOOST_AUTO_TEST_CASE(node_without_a_known_predecessor_refuses_forwarded_requests) {
   // 0x38's predecessor just died: it cannot tell whether 0x20 is its own yet.
   TestNode a(0x80, 0x40, {});
