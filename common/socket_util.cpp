@@ -82,6 +82,18 @@ Expected<SocketAddress, std::string> local_address(int fd) {
   return *a;
 }
 
+Expected<BoundUdpSocket, std::string> open_bound_udp_socket(const SocketAddress& addr,
+                                                            int receive_buffer_bytes) {
+  auto fd = open_udp_socket(addr, receive_buffer_bytes);
+  if (!fd) return Unexpected(fd.error());
+  auto bound = local_address(*fd);
+  if (!bound) {
+    ::close(*fd);
+    return Unexpected(bound.error());
+  }
+  return BoundUdpSocket{*fd, *bound};
+}
+
 void point_receive(mmsghdr& m, sockaddr_storage& from, iovec& iov, void* buf, std::size_t len) {
   iov = {buf, len};
   std::memset(&m.msg_hdr, 0, sizeof(msghdr));

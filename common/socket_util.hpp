@@ -22,6 +22,15 @@ Expected<int, std::string> open_udp_socket(const SocketAddress& addr, int receiv
 /// The address a socket is bound to (reads back the port chosen for port 0).
 Expected<SocketAddress, std::string> local_address(int fd);
 
+/// A UDP socket opened by open_udp_socket and the address it got (port 0 resolved).
+struct BoundUdpSocket {
+  int fd = -1;
+  SocketAddress address;
+};
+/// open_udp_socket + local_address; the socket is closed again when the second step fails.
+Expected<BoundUdpSocket, std::string> open_bound_udp_socket(const SocketAddress& addr,
+                                                            int receive_buffer_bytes);
+
 std::optional<SocketAddress> from_sockaddr(const sockaddr_storage& ss);
 /// Fills `ss` and returns the length to pass to sendto/bind.
 socklen_t to_sockaddr(const SocketAddress& a, sockaddr_storage& ss);

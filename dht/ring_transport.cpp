@@ -20,18 +20,16 @@ RingTransport::~RingTransport() {
 }
 
 Expected<SocketAddress, std::string> RingTransport::open(const SocketAddress& bind) {
-  auto fd = open_udp_socket(bind, kSocketBufferBytes);
-  if (!fd) return Unexpected("ring " + fd.error());
-  fd_ = *fd;
+  auto bound = open_bound_udp_socket(bind, kSocketBufferBytes);
+  if (!bound) return Unexpected("ring " + bound.error());
+  fd_ = bound->fd;
   int sndbuf = kSocketBufferBytes;
   (void)::setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
-  auto bound = local_address(fd_);
-  if (!bound) return Unexpected("ring " + bound.error());
   read_ev_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &RingTransport::on_readable, this);
   timer_ev_ = evtimer_new(base_, &RingTransport::on_timer, this);
   if (!read_ev_ || !timer_ev_ || event_add(read_ev_, nullptr) != 0)
     return Unexpected(std::string("ring: cannot register with the event loop"));
-  return *bound;
+  return bound->address;
 }
 
 bool RingTransport::set_secrets(const std::vector<std::string>& secrets) {

@@ -57,11 +57,9 @@ Expected<SocketAddress, std::string> UdpServer::listen(const SocketAddress& addr
   auto s = std::make_unique<Socket>();
   s->server = this;
   s->v6 = addr.ip.is_v6();
-  auto fd = open_udp_socket(addr, receive_buffer_bytes);
-  if (!fd) return Unexpected(fd.error());
-  s->fd = *fd;
-  auto bound = local_address(s->fd);
+  auto bound = open_bound_udp_socket(addr, receive_buffer_bytes);
   if (!bound) return Unexpected(bound.error());
+  s->fd = bound->fd;
   s->ev = event_new(base_, s->fd, EV_READ | EV_PERSIST, &UdpServer::on_readable, s.get());
   if (!s->ev || event_add(s->ev, nullptr) != 0)
     return Unexpected("udp " + addr.to_string() + ": cannot register with the event loop");
@@ -69,7 +67,7 @@ Expected<SocketAddress, std::string> UdpServer::listen(const SocketAddress& addr
   if (!s->late_ev)
     return Unexpected("udp " + addr.to_string() + ": cannot register with the event loop");
   sockets_.push_back(std::move(s));
-  return *bound;
+  return bound->address;
 }
 
 void UdpServer::on_readable(evutil_socket_t, short, void* arg) noexcept {
