@@ -615,11 +615,7 @@ def body(args, workdir, rng):
 
 
 def main():
-    args = h.parse_args(__doc__)
-    if args.opentracker:
-        raise SystemExit("cluster_swarm.py runs ringtracker daemons only")
-    rng = h.seeded_rng(args)
-    h.run_main(lambda wd: body(args, wd, rng), args)
+    h.main_for_ringtracker(__doc__, body, "cluster_swarm.py runs ringtracker daemons only")
 
 
 if __name__ == "__main__":

@@ -520,11 +520,8 @@ def body(args, workdir, rng):
 
 
 def main():
-    args = h.parse_args(__doc__)
-    if args.opentracker:
-        raise SystemExit("dht_backbone.py runs ringtracker daemons only (opentracker has no DHT)")
-    rng = h.seeded_rng(args)
-    h.run_main(lambda wd: body(args, wd, rng), args)
+    h.main_for_ringtracker(__doc__, body,
+                           "dht_backbone.py runs ringtracker daemons only (opentracker has no DHT)")
 
 
 if __name__ == "__main__":

@@ -194,6 +194,16 @@ def seeded_rng(args):
     return random.Random(seed)
 
 
+def main_for_ringtracker(description, body, why_not_opentracker):
+    """The whole main() of a script that runs ringtracker daemons only: parses the arguments,
+    refuses --opentracker with `why_not_opentracker`, and runs body(args, workdir, rng)."""
+    args = parse_args(description)
+    if args.opentracker:
+        raise SystemExit(why_not_opentracker)
+    rng = seeded_rng(args)
+    run_main(lambda wd: body(args, wd, rng), args)
+
+
 def run_main(body, args):
     """Runs body(workdir) with a per-test temp dir; maps outcomes to exit codes and prints them."""
     workdir = tempfile.mkdtemp(prefix="rt-e2e-")
