@@ -608,7 +608,7 @@ void ClusterNode::ensure_owned(const InfoHash& h, TimePoint now) {
   // predecessor just died, the batch promotion has not reached it) is moved before use.
   auto snap = replica_.export_swarm(h, now);
   if (!snap) return;
-  drop_stopped(*snap, now);
+  if (has_tombstones(h)) drop_stopped(*snap, now);
   service_.store().merge_swarm(*snap, now);
   replica_.erase_swarm(h);
   replica_seen_.erase(h);
@@ -656,7 +656,6 @@ void ClusterNode::add_tombstone(const InfoHash& h, const SocketAddress& peer, Ti
 }
 
 void ClusterNode::drop_stopped(SwarmSnapshot& snap, TimePoint now) const {
-  if (tombstones_by_hash_.empty()) return;
   auto it = tombstones_by_hash_.find(snap.info_hash);
   if (it == tombstones_by_hash_.end()) return;
   // The copy's last announce, from its remaining life. Both sides count in whole seconds, so a
@@ -888,7 +887,7 @@ void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, const Re
     const bool mine = ownership(h) == Ownership::mine;
     SwarmStore& store = mine ? service_.store() : replica_;
     if (mine) ensure_owned(h, now);
-    if (mine && tombstones_by_hash_.count(h) != 0) {
+    if (mine && has_tombstones(h)) {
       SwarmSnapshot snap = d.snapshot;  // only swarms with a recent stop pay for the copy
       drop_stopped(snap, now);
       store.merge_swarm(snap, now);

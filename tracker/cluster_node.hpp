@@ -360,6 +360,10 @@ class ClusterNode final : public RequestHandler {
   void ensure_owned(const InfoHash& h, TimePoint now);
   /// Remembers that `peer` stopped in swarm `h` at `now` (this node being its owner).
   void add_tombstone(const InfoHash& h, const SocketAddress& peer, TimePoint now);
+  /// Whether a peer of swarm `h` was stopped here recently (one empty() check when none was).
+  bool has_tombstones(const InfoHash& h) const {
+    return !tombstones_by_hash_.empty() && tombstones_by_hash_.count(h) != 0;
+  }
   /// Removes from `snap` the peers stopped here after the copy's last announce.
   void drop_stopped(SwarmSnapshot& snap, TimePoint now) const;
   void on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatch batch);

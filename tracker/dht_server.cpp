@@ -50,11 +50,9 @@ Expected<SocketAddress, std::string> DhtServer::listen(const SocketAddress& addr
   auto s = std::make_unique<Socket>();
   s->server = this;
   s->v6 = addr.ip.is_v6();
-  auto fd = open_udp_socket(addr, receive_buffer_bytes);
-  if (!fd) return Unexpected(fd.error());
-  s->fd = *fd;
-  auto bound = local_address(s->fd);
+  auto bound = open_bound_udp_socket(addr, receive_buffer_bytes);
   if (!bound) return Unexpected(bound.error());
+  s->fd = bound->fd;
   s->ev = event_new(base_, s->fd, EV_READ | EV_PERSIST, &DhtServer::on_readable, s.get());
   if (!s->ev || event_add(s->ev, nullptr) != 0)
     return Unexpected("dht " + addr.to_string() + ": cannot register with the event loop");
@@ -67,7 +65,7 @@ Expected<SocketAddress, std::string> DhtServer::listen(const SocketAddress& addr
       return Unexpected("dht " + addr.to_string() + ": cannot arm its timer");
   }
   sockets_.push_back(std::move(s));
-  return *bound;
+  return bound->address;
 }
 
 void DhtServer::on_readable(evutil_socket_t, short, void* arg) noexcept {
@@ -170,11 +168,13 @@ void DhtServer::run(const dht::DhtNode::PeerQuery& q, TimePoint now) {
 void DhtServer::flush() {
   outgoing_.clear();
   while (auto t = node_.poll_transmit()) outgoing_.push_back(std::move(*t));
+  std::size_t routed = 0;  // one socket per family: each datagram matches at most one
   for (const auto& sock : sockets_) {
     Socket& s = *sock;
     unsigned count = 0;
     for (auto& t : outgoing_) {
       if (t.to.ip.is_v6() != s.v6) continue;
+      ++routed;
       s.out_iov[count] = {t.bytes.data(), t.bytes.size()};
       point_msg(s.out_msg[count], s.out_addr[count], to_sockaddr(t.to, s.out_addr[count]),
                 s.out_iov[count]);
@@ -187,11 +187,7 @@ void DhtServer::flush() {
   }
   // Datagrams of a family no socket serves (a contact learned from a "nodes6" list while only
   // IPv4 is served, say) are dropped and counted.
-  for (const auto& t : outgoing_) {
-    const bool served = std::any_of(sockets_.begin(), sockets_.end(),
-                                    [&](const auto& s) { return s->v6 == t.to.ip.is_v6(); });
-    if (!served) ++drop_no_socket_;
-  }
+  drop_no_socket_ += outgoing_.size() - routed;
 }
 
 std::vector<std::pair<std::string, std::uint64_t>> DhtServer::counters() const {
