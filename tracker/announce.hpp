@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -46,12 +47,47 @@ struct PeerInfo {
 };
 
 /// What the swarm knows after applying an announce.
+/// Bytes of one compact peer (BEP 23: IPv4 + port; BEP 7: IPv6 + port), network order.
+inline constexpr std::size_t kCompactPeer4Bytes = 4 + 2;
+inline constexpr std::size_t kCompactPeer6Bytes = 16 + 2;
+
 struct AnnounceResult {
   std::uint32_t complete = 0;    // seeders
   std::uint32_t incomplete = 0;  // leechers
   std::uint32_t downloaded = 0;  // completed events counted
   std::vector<PeerInfo> peers;   // both families mixed; codecs split them
+  /// More peers, already in compact form and without peer ids: kCompactPeer4Bytes each in
+  /// `compact4`, kCompactPeer6Bytes each in `compact6`. A store fills `peers`; a ring node that
+  /// got the answer from the owner keeps the owner's bytes here instead of rebuilding them peer
+  /// by peer. Codecs hand out both (for_each_peer, peer_count).
+  std::string compact4;
+  std::string compact6;
 };
+
+inline std::size_t peer_count(const AnnounceResult& r) {
+  return r.peers.size() + r.compact4.size() / kCompactPeer4Bytes +
+         r.compact6.size() / kCompactPeer6Bytes;
+}
+
+/// Calls f(const SocketAddress&, const PeerId&) for every peer of `r`: `peers` first, then the
+/// compact ones (all-zero id).
+template <class F>
+void for_each_peer(const AnnounceResult& r, F&& f) {
+  for (const PeerInfo& p : r.peers) f(p.address, p.peer_id);
+  static constexpr PeerId kNoId{};
+  auto compact = [&](const std::string& bytes, std::size_t each, bool v6) {
+    const auto* b = reinterpret_cast<const std::uint8_t*>(bytes.data());
+    for (std::size_t i = 0; i + each <= bytes.size(); i += each) {
+      SocketAddress a;
+      a.ip = v6 ? IpAddress::v6(b + i) : IpAddress::v4(b + i);
+      const std::uint8_t* port = b + i + (each - 2);
+      a.port = static_cast<std::uint16_t>((port[0] << 8) | port[1]);
+      f(static_cast<const SocketAddress&>(a), kNoId);
+    }
+  };
+  compact(r.compact4, kCompactPeer4Bytes, false);
+  compact(r.compact6, kCompactPeer6Bytes, true);
+}
 
 /// A full answer to the client (result plus the intervals the service chose).
 struct AnnounceResponse {

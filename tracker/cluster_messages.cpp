@@ -26,7 +26,7 @@ enum class Kind : std::uint8_t {
 constexpr std::uint8_t kFlagV6 = 1;
 constexpr std::uint8_t kFlagWantPeerIds = 2;  // forwarded announces
 constexpr std::uint8_t kFlagLookupOnly = 4;   // forwarded announces
-constexpr std::uint8_t kFlagPeerId = 2;       // reply and snapshot peers
+constexpr std::uint8_t kFlagPeerId = 2;       // snapshot peers
 constexpr std::uint8_t kFlagSeeder = 4;
 
 constexpr std::size_t kHeaderBytes = 2;
@@ -38,8 +38,9 @@ constexpr std::size_t kAnnounceFixedBytes = 4 + 20 + 20 + 1 + 2 + 3 * 8 + 1 + 1 
 constexpr std::size_t kAnnounceBytesMin = kAnnounceFixedBytes + 4;
 constexpr std::size_t kAnnounceBytesMax = kAnnounceFixedBytes + kIpBytesMax;
 constexpr std::size_t kScrapeBytesMin = 4 + 1 + 20;
-constexpr std::size_t kAnnounceReplyOkBytes = kReplyStatusBytes + 5 * 4 + 2;
-constexpr std::size_t kReplyPeerBytesMin = 1 + kAddressBytesMin;
+constexpr std::size_t kAnnounceReplyCountsBytes = 5 * 4;
+constexpr std::size_t kAnnounceReplyOkBytes = kReplyStatusBytes + kAnnounceReplyCountsBytes + 3 * 2;
+constexpr std::size_t kReplyPeerBytesMin = 1 + kAddressBytesMin + 20;  // peers with an id
 constexpr std::size_t kReplyPeerBytesMax = 1 + kAddressBytesMax + 20;
 constexpr std::size_t kScrapeEntryBytes = 20 + 3 * 4;
 constexpr std::size_t kReasonHeaderBytes = 2;
@@ -193,20 +194,44 @@ bool put_reply_head(std::string& out, std::uint32_t txid, ReplyStatus st, std::s
 void encode_item(std::string& out, const AnnounceReply& a) {
   if (!put_reply_head(out, a.txid, a.status, a.failure)) return;
   const auto& res = a.response.result;
-  RT_ASSERT(res.peers.size() <= std::numeric_limits<std::uint16_t>::max());
-  const std::size_t room = kAnnounceReplyOkBytes - kReplyStatusBytes;
-  append_fields(out, room + res.peers.size() * kReplyPeerBytesMax, [&](Put& p) {
+  // Peers without an id go compact, by family (most answers: a copy at the other end); the
+  // rare ones with an id follow with flags.
+  std::size_t n4 = res.compact4.size() / kCompactPeer4Bytes;
+  std::size_t n6 = res.compact6.size() / kCompactPeer6Bytes;
+  std::size_t with_id = 0;
+  for (const auto& peer : res.peers) {
+    if (!is_zero(peer.peer_id)) {
+      ++with_id;
+    } else if (peer.address.ip.is_v6()) {
+      ++n6;
+    } else {
+      ++n4;
+    }
+  }
+  constexpr std::size_t kCountMax = std::numeric_limits<std::uint16_t>::max();
+  RT_ASSERT(n4 <= kCountMax && n6 <= kCountMax && with_id <= kCountMax);
+  append_fields(out, encoded_bytes_max(a) - kReplyStatusBytes, [&](Put& p) {
     p.u32(res.complete);
     p.u32(res.incomplete);
     p.u32(res.downloaded);
     p.u32(a.response.interval_s);
     p.u32(a.response.min_interval_s);
-    p.u16(static_cast<std::uint16_t>(res.peers.size()));
+    p.u16(static_cast<std::uint16_t>(n4));
     for (const auto& peer : res.peers) {
-      const bool with_id = !is_zero(peer.peer_id);
-      p.u8(family_flag(peer.address) | (with_id ? kFlagPeerId : 0));
+      if (peer.address.ip.is_v4() && is_zero(peer.peer_id)) p.ip_port(peer.address);
+    }
+    p.bytes(res.compact4);
+    p.u16(static_cast<std::uint16_t>(n6));
+    for (const auto& peer : res.peers) {
+      if (peer.address.ip.is_v6() && is_zero(peer.peer_id)) p.ip_port(peer.address);
+    }
+    p.bytes(res.compact6);
+    p.u16(static_cast<std::uint16_t>(with_id));
+    for (const auto& peer : res.peers) {
+      if (is_zero(peer.peer_id)) continue;
+      p.u8(family_flag(peer.address));
       p.ip_port(peer.address);
-      if (with_id) p.bytes(peer.peer_id);
+      p.bytes(peer.peer_id);
     }
   });
 }
@@ -388,28 +413,39 @@ Status decode_reply_head(Reader& r, std::uint32_t& txid, ReplyStatus& st, std::s
   return {};
 }
 
+/// A u16 count of compact peers of `each` bytes, copied as they are into `out`.
+Status decode_compact(Reader& r, std::size_t each, std::string& out) {
+  if (!r.has(2)) return fail(Err::truncated);
+  const std::size_t n = r.u16();
+  if (!r.has(n * each)) return fail(Err::truncated);
+  out.assign(r.string(n * each));
+  return {};
+}
+
 Status decode_item(Reader& r, AnnounceReply& a) {
   bool ok = false;
   if (auto s = decode_reply_head(r, a.txid, a.status, a.failure, ok); !s || !ok) return s;
-  if (!r.has(kAnnounceReplyOkBytes - kReplyStatusBytes)) return fail(Err::truncated);
+  if (!r.has(kAnnounceReplyCountsBytes)) return fail(Err::truncated);
   auto& res = a.response.result;
   res.complete = r.u32();
   res.incomplete = r.u32();
   res.downloaded = r.u32();
   a.response.interval_s = r.u32();
   a.response.min_interval_s = r.u32();
+  if (auto s = decode_compact(r, kCompactPeer4Bytes, res.compact4); !s) return s;
+  if (auto s = decode_compact(r, kCompactPeer6Bytes, res.compact6); !s) return s;
+  if (!r.has(2)) return fail(Err::truncated);
   const std::size_t n = r.u16();
   if (!r.fits(n, kReplyPeerBytesMin)) return fail(Err::truncated);
   res.peers.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     if (!r.has(1)) return fail(Err::truncated);
     const std::uint8_t flags = r.u8();
-    if ((flags & ~(kFlagV6 | kFlagPeerId)) != 0) return fail(Err::bad_field);
-    const bool with_id = (flags & kFlagPeerId) != 0;
-    if (!r.has(ip_bytes(flags) + 2 + (with_id ? 20 : 0))) return fail(Err::truncated);
+    if ((flags & ~kFlagV6) != 0) return fail(Err::bad_field);
+    if (!r.has(ip_bytes(flags) + 2 + 20)) return fail(Err::truncated);
     auto& p = res.peers.emplace_back();
     r.ip_port(flags, p.address);
-    if (with_id) r.bytes(p.peer_id);
+    r.bytes(p.peer_id);
   }
   return {};
 }
@@ -638,6 +674,38 @@ void encode_cluster_message(const ClusterMessage& m, std::string& out) {
       m);
 }
 
+void ReplyBatchWriter::add(const AnnounceReply& r) {
+  RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
+  encode_item(announces_, r);
+  ++announces_count_;
+}
+
+void ReplyBatchWriter::add(const ScrapeReply& r) {
+  RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
+  encode_item(scrapes_, r);
+  ++scrapes_count_;
+}
+
+std::size_t ReplyBatchWriter::bytes() const {
+  return kHeaderBytes + 2 + announces_.size() + 2 + scrapes_.size();
+}
+
+void ReplyBatchWriter::finish(std::string& out) {
+  out.reserve(out.size() + bytes());
+  append_fields(out, kHeaderBytes, [&](Put& p) {
+    p.u8(kClusterFormatVersion);
+    p.u8(static_cast<std::uint8_t>(Kind::reply));
+  });
+  put_count(out, announces_count_, ClusterLimits::kBatchItemsMax);
+  out += announces_;
+  put_count(out, scrapes_count_, ClusterLimits::kBatchItemsMax);
+  out += scrapes_;
+  announces_.clear();
+  scrapes_.clear();
+  announces_count_ = 0;
+  scrapes_count_ = 0;
+}
+
 std::size_t encoded_bytes_max(const ForwardedAnnounce& a) {
   return kAnnounceFixedBytes + a.request.peer.ip.size();
 }
@@ -663,9 +731,11 @@ std::size_t reply_bytes_max(ReplyStatus st, const std::string& failure, std::siz
 }  // namespace
 
 std::size_t encoded_bytes_max(const AnnounceReply& r) {
+  const auto& res = r.response.result;
   return reply_bytes_max(r.status, r.failure,
                          kAnnounceReplyOkBytes - kReplyStatusBytes +
-                             r.response.result.peers.size() * kReplyPeerBytesMax);
+                             res.peers.size() * kReplyPeerBytesMax + res.compact4.size() +
+                             res.compact6.size());
 }
 
 std::size_t encoded_bytes_max(const ScrapeReply& r) {

@@ -6,7 +6,7 @@
 //
 // Fixed-width big-endian fields and no tags, so that a message is read in one pass with a bounds
 // check per run of fields; a format change bumps the version byte instead of adding optional
-// fields. A message is u8 version (1), u8 kind, then:
+// fields. A message is u8 version (2), u8 kind, then:
 //   1 fw  forward batch  u16 n, n x announce; u16 m, m x scrape
 //         announce: u32 txid, info_hash 20, peer_id 20, u8 flags (bit0 IPv6, bit1 want peer ids,
 //                   bit2 lookup only),
@@ -16,15 +16,17 @@
 //   2 rp  reply batch    u16 n, n x announce reply; u16 m, m x scrape reply
 //         each starts u32 txid, u8 status (0 ok, 1 failure, 2 not owner); failure: u16 length +
 //         reason; not owner: nothing; ok announce: u32 complete, incomplete, downloaded,
-//         interval_s, min_interval_s, u16 n, n x reply peer; ok scrape: u8 n (0..74),
-//         n x (info_hash 20, u32 complete, u32 downloaded, u32 incomplete)
+//         interval_s, min_interval_s, u16 n4, n4 x compact IPv4 peer (IP 4 + port 2), u16 n6,
+//         n6 x compact IPv6 peer (IP 16 + port 2), u16 n, n x reply peer (the peers with an
+//         id); ok scrape: u8 n (0..74), n x (info_hash 20, u32 complete, u32 downloaded,
+//         u32 incomplete)
 //   3 rs  replicate      u8 purpose, u32 txid, u16 n, n x swarm
 //         swarm: info_hash 20, u32 downloaded, u32 peers, u32 gone, the snapshot peers, then the
 //                gone addresses (u8 flags (bit0 IPv6) + IP + port)
 //   4 pr  pull request   u32 txid, from id 20, to id 20 (the range (from, to])
 //   5 dn  transfer done  u32 txid, u8 purpose, u32 swarms sent
 //   6 ak  transfer ack   u32 txid
-// Reply peer: u8 flags (bit0 IPv6, bit1 has peer id) + IP + port + [peer id 20].
+// Reply peer: u8 flags (bit0 IPv6) + IP + port + peer id 20.
 // Snapshot peer: u8 flags (bit0 IPv6, bit1 has peer id, bit2 seeder) + u32 TTL in ms + IP + port
 // + [peer id 20]. Unknown flag bits and bytes after the last field are errors, not extensions.
 #pragma once
@@ -44,7 +46,8 @@
 namespace ringtracker::tracker {
 
 /// The first byte of every message: the messages of another format version are malformed here.
-inline constexpr std::uint8_t kClusterFormatVersion = 1;
+/// 2: announce replies carry peers without an id in compact form, by family.
+inline constexpr std::uint8_t kClusterFormatVersion = 2;
 
 /// Bounds of one cluster message. Each is a reason, not a tuning knob.
 struct ClusterLimits {
@@ -96,7 +99,9 @@ enum class ReplyStatus : std::uint8_t {
 struct AnnounceReply {
   std::uint32_t txid = 0;
   ReplyStatus status = ReplyStatus::ok;
-  AnnounceResponse response;  // ok only; a peer id is sent only when it is not all zero
+  /// Ok only. Decoded, the peers without an id are in result.compact4 / compact6 (copied from
+  /// the message as they are), those with one in result.peers.
+  AnnounceResponse response;
   std::string failure;        // failure only
 };
 
@@ -174,6 +179,26 @@ Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string
 /// Appends the encoding of `m` to `out`. Lists must respect ClusterLimits (programmer error
 /// otherwise); the caller keeps the total under kPayloadBytesMax with the size helpers below.
 void encode_cluster_message(const ClusterMessage& m, std::string& out);
+
+/// A reply batch built item by item: each reply is encoded when added (so the answer's peer
+/// list can be freed at once instead of waiting in a batch), the message assembled by finish().
+/// The bytes are those of encode_cluster_message(ReplyBatch) with the same items.
+class ReplyBatchWriter {
+ public:
+  void add(const AnnounceReply& r);
+  void add(const ScrapeReply& r);
+  std::size_t items() const { return announces_count_ + scrapes_count_; }
+  /// The message's size if finished now.
+  std::size_t bytes() const;
+  /// Appends the message to `out` and starts an empty batch.
+  void finish(std::string& out);
+
+ private:
+  std::string announces_;
+  std::string scrapes_;
+  std::size_t announces_count_ = 0;
+  std::size_t scrapes_count_ = 0;
+};
 
 /// Upper bounds of the encoded size of one item inside a message, for chunking.
 std::size_t encoded_bytes_max(const ForwardedAnnounce& a);

@@ -114,8 +114,8 @@ ClusterNode::ClusterNode(const ClusterConfig& config, RingView& ring, TrackerSer
       ring_(ring),
       service_(service),
       replica_(replica_store),
+      keep_peer_ids_(service.store().keeps_peer_ids() || replica_store.keeps_peer_ids()),
       lookup_waiters_(0, HashOf{KeyedHash20(config.hash_seed)}),
-      delta_(0, HashOf{KeyedHash20(config.hash_seed)}),
       replica_seen_(0, HashOf{KeyedHash20(config.hash_seed)}),
       counters_(std::make_unique<Counters>()) {
   RT_ASSERT(config_.replicas >= 1);
@@ -706,7 +706,7 @@ void ClusterNode::answer_forwarded_announce(TimePoint now, const dht::NodeRef& f
   reply.txid = a.txid;
   if (r) {
     reply.response = std::move(*r);
-    if (!a.want_peer_ids) {
+    if (!a.want_peer_ids && service_.store().keeps_peer_ids()) {
       for (auto& p : reply.response.result.peers) p.peer_id = {};
     }
   } else {
@@ -741,15 +741,16 @@ void ClusterNode::answer_forwarded_scrape(TimePoint now, const dht::NodeRef& fro
   add_reply(from, std::move(reply));
 }
 
+// Encoded at once: the answer (and its peer list) is freed here, not after the batch is sent.
 void ClusterNode::add_reply(const dht::NodeRef& to, AnnounceReply r) {
-  open_reply_to(to, encoded_bytes_max(r)).announces.push_back(std::move(r));
+  open_reply_to(to, encoded_bytes_max(r)).add(r);
 }
 
 void ClusterNode::add_reply(const dht::NodeRef& to, ScrapeReply r) {
-  open_reply_to(to, encoded_bytes_max(r)).scrapes.push_back(std::move(r));
+  open_reply_to(to, encoded_bytes_max(r)).add(r);
 }
 
-ReplyBatch& ClusterNode::open_reply_to(const dht::NodeRef& to, std::size_t bytes) {
+ReplyBatchWriter& ClusterNode::open_reply_to(const dht::NodeRef& to, std::size_t bytes) {
   auto open = std::find_if(open_replies_.begin(), open_replies_.end(),
                            [&](const OpenReply& o) { return same_node(o.to, to); });
   if (open == open_replies_.end()) {
@@ -757,14 +758,20 @@ ReplyBatch& ClusterNode::open_reply_to(const dht::NodeRef& to, std::size_t bytes
     open = std::prev(open_replies_.end());
   }
   if (open->bytes + bytes > ClusterLimits::kPayloadBytesMax ||
-      open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
-    send(open->to, std::move(open->batch));
-    open->batch = {};
+      open->batch.items() >= ClusterLimits::kBatchItemsMax) {
+    send_replies(*open);
     open->bytes = kEnvelopeBytesMax;
     open->opened = last_now_;
   }
   open->bytes += bytes;
   return open->batch;
+}
+
+void ClusterNode::send_replies(OpenReply& o) {
+  std::string payload;
+  o.batch.finish(payload);
+  RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
+  send_payload(o.to, std::move(payload));
 }
 
 void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& batch) {
@@ -1109,7 +1116,7 @@ void ClusterNode::begin_leave(TimePoint now) {
 }
 
 bool ClusterNode::leave_ready(TimePoint now) const {
-  return leaving_ && delta_.empty() && (handoff_acked_ || now >= handoff_deadline_);
+  return leaving_ && delta_log_.empty() && (handoff_acked_ || now >= handoff_deadline_);
 }
 
 // ---- replication ---------------------------------------------------------------------------
@@ -1117,15 +1124,14 @@ bool ClusterNode::leave_ready(TimePoint now) const {
 void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloaded,
                                TimePoint now) {
   if (config_.replicas <= 1 || last_targets_.empty()) return;
-  if (delta_peers_ >= config_.delta_peers_max) {
+  if (delta_log_.size() >= config_.delta_peers_max) {
     ++counters_->delta_early_flushes;
     flush_deltas(now);
   }
-  auto& d = delta_[req.info_hash];
-  d.downloaded = std::max(d.downloaded, downloaded);
-  d.entries.push_back(DeltaEntry{req.peer, req.peer_id, req.left == 0,
-                                 req.event == AnnounceEvent::stopped, now});
-  ++delta_peers_;
+  // A store without peer ids drops them: 20 bytes per peer and replica not worth sending.
+  delta_log_.push_back(DeltaEntry{req.info_hash, req.peer,
+                                  keep_peer_ids_ ? req.peer_id : PeerId{}, downloaded,
+                                  req.left == 0, req.event == AnnounceEvent::stopped, now});
   if (delta_due_ == TimePoint::max()) delta_due_ = now + config_.replicate_period;
   // A leaving node may stop at any moment after leave_ready(): its last announces go out now,
   // ahead of the reply to the client.
@@ -1134,38 +1140,52 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
 
 void ClusterNode::flush_deltas(TimePoint now) {
   delta_due_ = TimePoint::max();
-  if (delta_.empty()) return;
-  auto targets = last_targets_;
-  std::vector<SwarmDelta> swarms;
-  swarms.reserve(delta_.size());
-  for (auto& [h, d] : delta_) {
-    SwarmDelta s;
-    s.snapshot.info_hash = h;
-    s.snapshot.downloaded = d.downloaded;
-    auto& es = d.entries;
-    // By address, arrival order kept among the announces of one address.
-    std::stable_sort(es.begin(), es.end(),
-                     [](const DeltaEntry& x, const DeltaEntry& y) { return x.peer < y.peer; });
-    s.snapshot.peers.reserve(es.size());
-    for (std::size_t i = 0; i < es.size(); ++i) {
-      // The last announce of an address is its state: a stop, or a peer with its TTL.
-      if (i + 1 < es.size() && es[i + 1].peer == es[i].peer) continue;
-      const DeltaEntry& e = es[i];
-      if (e.stopped) {
-        s.gone.push_back(e.peer);
-        continue;
-      }
-      SnapshotPeer sp;
-      sp.address = e.peer;
-      sp.peer_id = e.peer_id;
-      sp.seeder = e.seeder;
-      sp.remaining_ttl = config_.peer_ttl - (now - e.at);
-      if (sp.remaining_ttl > Duration::zero()) s.snapshot.peers.push_back(sp);
-    }
-    swarms.push_back(std::move(s));
+  if (delta_log_.empty()) return;
+  // Grouped by swarm, then by address, arrival order kept among the announces of one address:
+  // one sort of the period's log instead of a map lookup per announce. The first 8 bytes of
+  // the info-hash order most pairs in one compare; the whole hash decides ties (a comparison
+  // sort stays n log n whatever hashes clients choose).
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> order(delta_log_.size());
+  for (std::size_t i = 0; i < delta_log_.size(); ++i) {
+    const InfoHash& h = delta_log_[i].info_hash;
+    std::uint64_t prefix = 0;
+    for (std::size_t b = 0; b < 8; ++b) prefix = (prefix << 8) | h[b];
+    order[i] = {prefix, static_cast<std::uint32_t>(i)};
   }
-  delta_.clear();
-  delta_peers_ = 0;
+  std::sort(order.begin(), order.end(), [&](const auto& x, const auto& y) {
+    if (x.first != y.first) return x.first < y.first;
+    const DeltaEntry& a = delta_log_[x.second];
+    const DeltaEntry& b = delta_log_[y.second];
+    if (a.info_hash != b.info_hash) return a.info_hash < b.info_hash;
+    if (a.peer != b.peer) return a.peer < b.peer;
+    return x.second < y.second;
+  });
+  std::vector<SwarmDelta> swarms;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const DeltaEntry& e = delta_log_[order[i].second];
+    if (i == 0 || delta_log_[order[i - 1].second].info_hash != e.info_hash) {
+      swarms.emplace_back().snapshot.info_hash = e.info_hash;
+    }
+    SwarmDelta& s = swarms.back();
+    s.snapshot.downloaded = std::max(s.snapshot.downloaded, e.downloaded);
+    // The last announce of an address is its state: a stop, or a peer with its TTL.
+    if (i + 1 < order.size()) {
+      const DeltaEntry& next = delta_log_[order[i + 1].second];
+      if (next.info_hash == e.info_hash && next.peer == e.peer) continue;
+    }
+    if (e.stopped) {
+      s.gone.push_back(e.peer);
+      continue;
+    }
+    SnapshotPeer sp;
+    sp.address = e.peer;
+    sp.peer_id = e.peer_id;
+    sp.seeder = e.seeder;
+    sp.remaining_ttl = config_.peer_ttl - (now - e.at);
+    if (sp.remaining_ttl > Duration::zero()) s.snapshot.peers.push_back(sp);
+  }
+  delta_log_.clear();
+  auto targets = last_targets_;
   if (!targets.empty()) send_swarms(targets, TransferPurpose::delta, 0, swarms);
 }
 
@@ -1457,8 +1477,8 @@ void ClusterNode::flush_open() {
     return true;
   });
   std::erase_if(open_replies_, [&](OpenReply& o) {
-    if (!batch_due(o.opened, o.batch.announces.size() + o.batch.scrapes.size())) return false;
-    send(o.to, std::move(o.batch));
+    if (!batch_due(o.opened, o.batch.items())) return false;
+    send_replies(o);
     return true;
   });
 }

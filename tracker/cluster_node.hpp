@@ -259,7 +259,7 @@ class ClusterNode final : public RequestHandler {
   };
   struct OpenReply {
     dht::NodeRef to;
-    ReplyBatch batch;
+    ReplyBatchWriter batch;
     std::size_t bytes = 0;
     TimePoint opened;
   };
@@ -276,17 +276,13 @@ class ClusterNode final : public RequestHandler {
   };
   /// One announce since the last replication flush, in arrival order.
   struct DeltaEntry {
+    InfoHash info_hash{};
     SocketAddress peer;
     PeerId peer_id{};
+    std::uint32_t downloaded = 0;  // the swarm's completed count after it
     bool seeder = false;
     bool stopped = false;
     TimePoint at;
-  };
-  struct Delta {
-    std::uint32_t downloaded = 0;
-    // Appended per announce; the flush keeps the last entry of each address. One peer rarely
-    // announces twice in a replication period, so appending beats a map per swarm.
-    std::vector<DeltaEntry> entries;
   };
   /// A delta payload sent to one replica and not acknowledged yet. What is kept is what it was
   /// about, not its bytes: a resend carries the swarms' state at resend time (a stale copy
@@ -374,7 +370,8 @@ class ClusterNode final : public RequestHandler {
   void add_reply(const dht::NodeRef& to, AnnounceReply r);
   void add_reply(const dht::NodeRef& to, ScrapeReply r);
   /// The open reply batch to `to` with room for `bytes` more (a full one is sent first).
-  ReplyBatch& open_reply_to(const dht::NodeRef& to, std::size_t bytes);
+  ReplyBatchWriter& open_reply_to(const dht::NodeRef& to, std::size_t bytes);
+  void send_replies(OpenReply& o);
 
   // Replication and ranges.
   std::vector<dht::NodeRef> replica_targets() const;
@@ -411,6 +408,7 @@ class ClusterNode final : public RequestHandler {
   RingView& ring_;
   TrackerService& service_;
   SwarmStore& replica_;
+  const bool keep_peer_ids_;  // either store keeps them: deltas carry them
   TimePoint last_now_{};
 
   // Requests waiting for the ring.
@@ -447,8 +445,7 @@ class ClusterNode final : public RequestHandler {
   std::deque<AppTransmit> outbox_;
 
   // Replication.
-  std::unordered_map<InfoHash, Delta, HashOf> delta_;
-  std::size_t delta_peers_ = 0;
+  std::vector<DeltaEntry> delta_log_;  // sorted by swarm and address at the flush
   TimePoint delta_due_ = TimePoint::max();
   std::map<UnackedKey, UnackedDelta> unacked_;
   std::set<std::pair<TimePoint, UnackedKey>> resends_;  // UnackedDelta::resend_at of each entry

@@ -156,8 +156,8 @@ void DhtServer::run(const dht::DhtNode::PeerQuery& q, TimePoint now) {
       node_.complete_announce(q);
     } else {
       std::vector<SocketAddress> peers;
-      peers.reserve(r->result.peers.size());
-      for (const auto& p : r->result.peers) peers.push_back(p.address);
+      peers.reserve(peer_count(r->result));
+      for_each_peer(r->result, [&](const SocketAddress& a, const PeerId&) { peers.push_back(a); });
       node_.complete_get_peers(q, peers);
     }
     // An answer given at once joins the batch being read; a later one (from the ring) goes now.

@@ -348,7 +348,7 @@ Expected<ScrapeRequest, std::string> parse_scrape(std::string_view raw_query) {
 std::string encode_announce(const AnnounceResponse& r, bool compact, bool no_peer_id) {
   const AnnounceResult& res = r.result;
   std::string out;
-  out.reserve(128 + res.peers.size() * (compact ? 18 : 72));
+  out.reserve(128 + peer_count(res) * (compact ? 18 : 72));
   bencode::Writer w(out);
   // BEP 3: keys in sorted byte order.
   w.begin_dict()
@@ -360,31 +360,33 @@ std::string encode_announce(const AnnounceResponse& r, bool compact, bool no_pee
   if (compact) {
     std::size_t v4 = 0, v6 = 0;
     for (const PeerInfo& p : res.peers) (p.address.ip.is_v6() ? v6 : v4)++;
-    // BEP 23: 4-byte address + 2-byte port, network order. BEP 7: 16 + 2 in peers6.
+    // BEP 23: 4-byte address + 2-byte port, network order. BEP 7: 16 + 2 in peers6. Peers that
+    // came compact from a ring owner are copied as they are.
     w.string("peers");
-    append_string_header(out, v4 * 6);
+    append_string_header(out, v4 * kCompactPeer4Bytes + res.compact4.size());
     for (const PeerInfo& p : res.peers) {
       if (p.address.ip.is_v6()) continue;
       out.append(reinterpret_cast<const char*>(p.address.ip.data()), 4);
       append_be16(out, p.address.port);
     }
+    out += res.compact4;
     w.string("peers6");
-    append_string_header(out, v6 * 18);
+    append_string_header(out, v6 * kCompactPeer6Bytes + res.compact6.size());
     for (const PeerInfo& p : res.peers) {
       if (!p.address.ip.is_v6()) continue;
       out.append(reinterpret_cast<const char*>(p.address.ip.data()), 16);
       append_be16(out, p.address.port);
     }
+    out += res.compact6;
   } else {
     w.string("peers").begin_list();
-    for (const PeerInfo& p : res.peers) {
-      w.begin_dict().kv("ip", p.address.ip.to_string());
+    for_each_peer(res, [&](const SocketAddress& a, const PeerId& id) {
+      w.begin_dict().kv("ip", a.ip.to_string());
       // The store keeps no peer ids (memory: 20 bytes would more than triple a peer record);
       // an all-zero id means "unknown" and is left out, as if no_peer_id had been asked for.
-      if (!no_peer_id && p.peer_id != PeerId{})
-        w.kv("peer id", as_text(p.peer_id.data(), p.peer_id.size()));
-      w.kv("port", p.address.port).end();
-    }
+      if (!no_peer_id && id != PeerId{}) w.kv("peer id", as_text(id.data(), id.size()));
+      w.kv("port", a.port).end();
+    });
     w.end();
   }
   w.end();

@@ -65,6 +65,7 @@ class MemorySwarmStore final : public SwarmStore {
   void merge_swarm(const SwarmSnapshot& snapshot, TimePoint now) override;
   void for_each_info_hash(const std::function<void(const InfoHash&)>& fn) const override;
   bool erase_swarm(const InfoHash& info_hash) override;
+  bool keeps_peer_ids() const override { return false; }
 
   /// Bytes requested from the allocator for swarms, index and peer arrays (excludes the
   /// allocator's own overhead; the benchmark reports RSS next to it).

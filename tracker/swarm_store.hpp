@@ -103,6 +103,11 @@ class SwarmStore {
 
   /// Forgets a swarm (peers and downloaded). Returns whether it existed.
   virtual bool erase_swarm(const InfoHash& info_hash) = 0;
+
+  /// Whether peer ids are kept (and handed out in PeerInfo / SnapshotPeer). When not, callers
+  /// need not carry them to the store: a ring node leaves them out of the announces it streams
+  /// to replicas.
+  virtual bool keeps_peer_ids() const = 0;
 };
 
 }  // namespace ringtracker::tracker

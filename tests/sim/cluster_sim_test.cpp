@@ -243,7 +243,7 @@ class Harness {
         m.answered = now();
         m.stopped = false;
       }
-      check_served(m.hash, r->result.peers);
+      check_served(m.hash, r->result);
     });
   }
 
@@ -442,21 +442,22 @@ class Harness {
   }
 
   /// A served peer must have announced within its TTL (tolerance: the stores' 1 s ticks).
-  void check_served(const InfoHash& h, const std::vector<PeerInfo>& served) {
-    for (const auto& s : served) {
-      auto it = by_address_.find({h, s.address});
+  /// Every peer served (built by the owner's store, or copied compact from its answer) was
+  /// announced and is within its TTL.
+  void check_served(const InfoHash& h, const AnnounceResult& served) {
+    for_each_peer(served, [&](const SocketAddress& address, const PeerId&) {
+      auto it = by_address_.find({h, address});
       if (it == by_address_.end()) {
         ++ttl_violations_;
-        BOOST_ERROR("served a peer nobody announced: " << s.address.to_string() << "; "
-                                                       << replay());
-        continue;
+        BOOST_ERROR("served a peer nobody announced: " << address.to_string() << "; " << replay());
+        return;
       }
       const auto& p = peers_[it->second];
       if (p.last_attempt + kPeerTtl + Seconds(2) < now()) {
         ++ttl_violations_;
-        BOOST_ERROR("served " << s.address.to_string() << " after its TTL; " << replay());
+        BOOST_ERROR("served " << address.to_string() << " after its TTL; " << replay());
       }
-    }
+    });
   }
 
   /// Feeds queued ring events to the data layer, runs due timers, and sends its payloads,

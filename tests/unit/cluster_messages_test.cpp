@@ -172,6 +172,15 @@ ClusterMessage random_message(dht::Prng& rng, std::size_t kind) {
   }
 }
 
+/// Every peer of a result, in a fixed order: a decoded reply holds the id-less peers compact,
+/// by family, where the encoded one had them in its list.
+std::vector<std::pair<SocketAddress, PeerId>> all_peers(const AnnounceResult& r) {
+  std::vector<std::pair<SocketAddress, PeerId>> out;
+  for_each_peer(r, [&](const SocketAddress& a, const PeerId& id) { out.emplace_back(a, id); });
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 bool same(const AnnounceRequest& a, const AnnounceRequest& b) {
   return a.info_hash == b.info_hash && a.peer_id == b.peer_id && a.peer == b.peer &&
          a.uploaded == b.uploaded && a.downloaded == b.downloaded && a.left == b.left &&
@@ -212,12 +221,8 @@ bool same(const ClusterMessage& x, const ClusterMessage& y) {
           (r.complete != s.complete || r.incomplete != s.incomplete ||
            r.downloaded != s.downloaded || p.response.interval_s != q.response.interval_s ||
            p.response.min_interval_s != q.response.min_interval_s ||
-           r.peers.size() != s.peers.size()))
+           all_peers(r) != all_peers(s)))
         return false;
-      for (std::size_t k = 0; k < r.peers.size(); ++k) {
-        if (r.peers[k].address != s.peers[k].address || r.peers[k].peer_id != s.peers[k].peer_id)
-          return false;
-      }
     }
     for (std::size_t i = 0; i < a->scrapes.size(); ++i) {
       const auto& p = a->scrapes[i];
@@ -303,6 +308,29 @@ BOOST_DATA_TEST_CASE(every_kind_round_trips_for_many_seeds, bdata::xrange(300), 
     BOOST_REQUIRE_MESSAGE(back.has_value(), "decode failed: " << (back ? std::string_view("-")
                                                                        : to_string(back.error())));
     BOOST_TEST(same(m, *back));
+  }
+}
+
+// An owner encodes each reply as it answers: the batch it sends must be byte for byte what
+// the whole-batch encoder makes, also when the writer is reused after finish().
+BOOST_AUTO_TEST_CASE(reply_writer_matches_the_batch_encoder) {
+  dht::Prng rng(5);
+  ReplyBatchWriter w;
+  for (int round = 0; round < 200; ++round) {
+    auto m = random_message(rng, 1);
+    const auto& batch = std::get<ReplyBatch>(m);
+    for (const auto& a : batch.announces) w.add(a);
+    for (const auto& s : batch.scrapes) w.add(s);
+    BOOST_TEST(w.items() == batch.announces.size() + batch.scrapes.size());
+    const std::size_t predicted = w.bytes();
+    std::string bytes;
+    w.finish(bytes);
+    std::string whole;
+    encode_cluster_message(m, whole);
+    BOOST_TEST_INFO("round " << round);
+    BOOST_TEST(bytes == whole);
+    BOOST_TEST(bytes.size() == predicted);
+    BOOST_TEST(w.items() == 0U);
   }
 }
 
@@ -410,11 +438,17 @@ class Wire {
     return u64(1).u64(2).u64(3).u8(event).u8(families).u32(0xffffffff).u32(99);
   }
   Wire& scrape(std::size_t hashes) { return u32(8).u8(hashes).fill(20 * hashes, 0x33); }
-  /// An ok announce reply's head: txid 9 and its counters, before the u16 peer count.
+  /// An ok announce reply's head: txid 9 and its counters, before the compact peers.
   Wire& announce_ok() { return u32(9).u8(0).u32(1).u32(2).u32(3).u32(1800).u32(900); }
-  Wire& peer(std::uint8_t flags) {
-    u8(flags).fill((flags & kV6) ? 16 : 4, 10).u16(6881);
-    return (flags & kPeerId) ? fill(20, 0x44) : *this;
+  /// A reply's compact peers of one family: u16 count, then 10.10.10.10 (or 16 x 10):6881 each.
+  Wire& compact(std::size_t n, bool v6 = false) {
+    u16(n);
+    for (std::size_t i = 0; i < n; ++i) fill(v6 ? 16 : 4, 10).u16(6881);
+    return *this;
+  }
+  /// A reply peer with an id (0x44..).
+  Wire& id_peer(std::uint8_t flags) {
+    return u8(flags).fill((flags & kV6) ? 16 : 4, 10).u16(6881).fill(20, 0x44);
   }
   /// A swarm's head, before its peers and gone addresses.
   Wire& swarm(std::uint64_t peers, std::uint64_t gone) {
@@ -487,7 +521,9 @@ BOOST_AUTO_TEST_CASE(encoder_writes_the_documented_layout) {
   ReplyBatch rp;
   auto& ok = rp.announces.emplace_back();
   ok.txid = 9;
-  ok.response.result = AnnounceResult{1, 2, 3, {}};
+  ok.response.result.complete = 1;
+  ok.response.result.incomplete = 2;
+  ok.response.result.downloaded = 3;
   ok.response.result.peers.push_back(PeerInfo{SocketAddress{IpAddress::v4(ip.data()), 6881}, {}});
   ok.response.result.peers.push_back(PeerInfo{SocketAddress{IpAddress::v6(ip.data()), 6881}, {}});
   ok.response.result.peers.back().peer_id.fill(0x44);
@@ -496,9 +532,10 @@ BOOST_AUTO_TEST_CASE(encoder_writes_the_documented_layout) {
   const auto rp_bytes = message(kRp)
                             .u16(2)
                             .announce_ok()
-                            .u16(2)
-                            .peer(0)
-                            .peer(kV6 | kPeerId)
+                            .compact(1)
+                            .compact(0, true)
+                            .u16(1)
+                            .id_peer(kV6)
                             .u32(10)
                             .u8(2)
                             .u16(1)
@@ -601,13 +638,25 @@ std::vector<Hostile> hostile_cases() {
       {"rp reason longer than the rest", message(kRp).u16(1).u32(1).u8(1).u16(10).fill(5).str(),
        E::truncated},
       {"rp ok without peer count", message(kRp).u16(1).announce_ok().str(), E::truncated},
-      {"rp peer unknown flag", message(kRp).u16(1).announce_ok().u16(1).peer(4).u16(0).str(),
+      {"rp ok without IPv6 count", message(kRp).u16(1).announce_ok().compact(1).str(),
+       E::truncated},
+      {"rp compact IPv4 peers cut",
+       message(kRp).u16(1).announce_ok().u16(3).fill(12).compact(0, true).u16(0).u16(0).str(),
+       E::truncated},
+      {"rp 65535 compact IPv6 peers in a few bytes",
+       message(kRp).u16(1).announce_ok().compact(0).u16(0xffff).fill(36).u16(0).u16(0).str(),
+       E::truncated},
+      {"rp peer unknown flag",
+       message(kRp).u16(1).announce_ok().compact(0).compact(0, true).u16(1).id_peer(2).u16(0).str(),
        E::bad_field},
       {"rp peer id cut",
-       message(kRp).u16(1).announce_ok().u16(1).u8(kPeerId).fill(4).u16(1).fill(10).str(),
+       message(kRp).u16(1).announce_ok().compact(0).compact(0, true).u16(1).u8(0).fill(6).fill(10)
+           .str(),
        E::truncated},
       {"rp 65535 peers in a few bytes",
-       message(kRp).u16(1).announce_ok().u16(0xffff).peer(0).u16(0).str(), E::truncated},
+       message(kRp).u16(1).announce_ok().compact(0).compact(0, true).u16(0xffff).id_peer(0).u16(0)
+           .str(),
+       E::truncated},
       {"rp scrape status 3", message(kRp).u16(0).u16(1).u32(1).u8(3).str(), E::bad_field},
       {"rp scrape files over the limit",
        message(kRp).u16(0).u16(1).u32(1).u8(0).u8(kHashes + 1).fill(32 * (kHashes + 1)).str(),

@@ -478,6 +478,21 @@ BOOST_AUTO_TEST_CASE(encodes_empty_compact_announce_byte_exact) {
              "12:min intervali900e5:peerslee");
 }
 
+// Peers a ring node got compact from the owner: copied into "peers" / "peers6" after the
+// built ones, and listed as dictionaries (without a peer id) in the dictionary model.
+BOOST_AUTO_TEST_CASE(encodes_peers_that_came_compact) {
+  AnnounceResponse r;
+  r.result.peers.push_back({{ip("1.2.3.4"), 0x1AE1}, kPeer});
+  r.result.compact4 = std::string("\x05\x06\x07\x08\x00\x50", 6);
+  r.result.compact6 = std::string("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02\x01\xbb", 18);
+  std::string body = encode_announce(r, true, false);
+  std::string v4("\x01\x02\x03\x04\x1a\xe1", 6);
+  BOOST_TEST(body.find("5:peers12:" + v4 + r.result.compact4 + "6:peers618:" + r.result.compact6 +
+                       "e") != std::string::npos);
+  BOOST_TEST(encode_announce(r, false, false).find(
+                 "d2:ip7:5.6.7.84:porti80eed2:ip11:2001:db8::24:porti443ee") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(encodes_compact_peers_in_network_order) {
   AnnounceResponse r;
   r.result.peers.push_back({{ip("1.2.3.4"), 0x1AE1}, kPeer});

@@ -389,6 +389,28 @@ BOOST_AUTO_TEST_CASE(writes_announce_reply_in_bep15_layout) {
   BOOST_TEST(get_be(out.data() + 36, 2) == 51413u);
 }
 
+// A ring node keeps the owner's peers compact: they follow the built ones, of the socket's
+// family only, and the datagram bound still holds.
+BOOST_AUTO_TEST_CASE(writes_compact_peers_after_built_ones_within_the_bound) {
+  AnnounceResponse r;
+  r.result.peers = {peer("1.2.3.4:6881")};
+  r.result.compact4 = std::string("\x0a\x00\x00\x09\x00\x50", 6);
+  r.result.compact6.assign(kCompactPeer6Bytes, '\x20');
+  OutBuf out{};
+  auto n = write_announce(42, r, false, out);
+  BOOST_REQUIRE_EQUAL(n, 20u + 2 * 6);
+  const std::uint8_t both[] = {1, 2, 3, 4, 0x1A, 0xE1, 10, 0, 0, 9, 0, 80};
+  BOOST_TEST(std::memcmp(out.data() + 20, both, 12) == 0);
+  n = write_announce(42, r, true, out);
+  BOOST_REQUIRE_EQUAL(n, 20u + 18);
+  BOOST_TEST(out[20] == 0x20);
+
+  r.result.compact4.assign(kCompactPeer4Bytes * (kPeersV4Max + 50), '\x07');
+  n = write_announce(42, r, false, out);
+  BOOST_TEST(n == 20 + kPeersV4Max * 6);
+  BOOST_TEST(out[26] == 7);
+}
+
 BOOST_AUTO_TEST_CASE(clamps_announce_reply_to_one_datagram) {
   AnnounceResponse r;
   for (int i = 0; i < 300; ++i) {
