@@ -115,6 +115,7 @@ ClusterNode::ClusterNode(const ClusterConfig& config, RingView& ring, TrackerSer
       service_(service),
       replica_(replica_store),
       keep_peer_ids_(service.store().keeps_peer_ids() || replica_store.keeps_peer_ids()),
+      items_(std::max<std::size_t>(config.pending_max, 1)),
       lookup_waiters_(0, HashOf{KeyedHash20(config.hash_seed)}),
       replica_seen_(0, HashOf{KeyedHash20(config.hash_seed)}),
       counters_(std::make_unique<Counters>()) {
@@ -215,7 +216,7 @@ void ClusterNode::scrape(const ScrapeRequest& req, TimePoint now, ScrapeDone on_
   }
   // Route after all items exist: a synchronous answer must not finish the job early.
   for (auto txid : txids) {
-    if (items_.count(txid) != 0) route_remote(now, txid, true);
+    if (items_.find(txid) != nullptr) route_remote(now, txid, true);
   }
 }
 
@@ -243,14 +244,13 @@ void ClusterNode::ItemTimes::compact_if_stale(std::size_t live_items, Live live)
 }
 
 std::uint32_t ClusterNode::add_item(Item item, TimePoint now) {
-  std::uint32_t txid = txid_next_++;
-  while (txid == 0 || items_.count(txid) != 0) txid = txid_next_++;
   item.deadline = now + config_.request_deadline;
-  deadlines_.push(item.deadline, txid);
-  items_.emplace(txid, std::move(item));
+  const TimePoint deadline = item.deadline;
+  const std::uint32_t txid = items_.insert(std::move(item));
+  deadlines_.push(deadline, txid);
   deadlines_.compact_if_stale(items_.size(), [&](TimePoint at, std::uint32_t id) {
-    auto it = items_.find(id);
-    return it != items_.end() && it->second.deadline == at;
+    const Item* it = items_.find(id);
+    return it != nullptr && it->deadline == at;
   });
   return txid;
 }
@@ -347,20 +347,20 @@ void ClusterNode::set_wake(std::uint32_t txid, Item& item, TimePoint at) {
   if (at == TimePoint::max()) return;
   wakes_.push(at, txid);
   wakes_.compact_if_stale(items_.size(), [&](TimePoint when, std::uint32_t id) {
-    auto it = items_.find(id);
-    return it != items_.end() && it->second.wake == when;
+    Item* it = items_.find(id);
+    return it != nullptr && it->wake == when;
   });
 }
 
-void ClusterNode::erase_item(std::unordered_map<std::uint32_t, Item>::iterator it) {
-  items_.erase(it);  // its timer entries are skipped when they come up
+void ClusterNode::erase_item(std::uint32_t txid) {
+  items_.erase(txid);  // its timer entries are skipped when they come up
 }
 
 bool ClusterNode::retry_later(TimePoint now, std::uint32_t txid, Duration wait,
                               std::string_view reason) {
-  auto it = items_.find(txid);
-  if (it == items_.end()) return true;
-  Item& item = it->second;
+  Item* it = items_.find(txid);
+  if (!it) return true;
+  Item& item = *it;
   item.reason = reason;
   item.sent_to.reset();
   // Failing now rather than at the deadline: the client hears the reason as early as possible.
@@ -374,9 +374,9 @@ bool ClusterNode::retry_later(TimePoint now, std::uint32_t txid, Duration wait,
 }
 
 void ClusterNode::on_attempt_timeout(TimePoint now, std::uint32_t txid) {
-  auto it = items_.find(txid);
-  if (it == items_.end() || !it->second.sent_to) return;
-  Item& item = it->second;
+  Item* it = items_.find(txid);
+  if (!it || !it->sent_to) return;
+  Item& item = *it;
   ++counters_->attempt_timeouts;
   // Forgets every cache entry pointing at the silent node, not only this key's: it owns a range.
   suspect(item.sent_to->id, now);
@@ -393,12 +393,12 @@ void ClusterNode::on_attempt_timeout(TimePoint now, std::uint32_t txid) {
 }
 
 void ClusterNode::route_remote(TimePoint now, std::uint32_t txid, bool use_cache) {
-  auto it = items_.find(txid);
-  if (it == items_.end()) return;
-  const InfoHash key = it->second.key;
-  ++it->second.attempts;
-  it->second.sent_to.reset();
-  set_wake(txid, it->second, TimePoint::max());
+  Item* it = items_.find(txid);
+  if (!it) return;
+  const InfoHash key = it->key;
+  ++it->attempts;
+  it->sent_to.reset();
+  set_wake(txid, *it, TimePoint::max());
   if (ownership(key) == Ownership::mine) {
     // A retry for a key this node took over meanwhile (its predecessor, the old owner, died).
     serve_item_here(now, txid);
@@ -466,7 +466,7 @@ void ClusterNode::handle_lookup(TimePoint now, dht::LookupId id,
 }
 
 void ClusterNode::on_owner(TimePoint now, std::uint32_t txid, const dht::NodeRef& owner) {
-  if (items_.count(txid) == 0) return;
+  if (items_.find(txid) == nullptr) return;
   if (same_node(owner, ring_.self())) {
     // The ring says this node owns the key although its own view did not (predecessor unknown,
     // or just changed): serve it here, like a forwarded request.
@@ -477,28 +477,28 @@ void ClusterNode::on_owner(TimePoint now, std::uint32_t txid, const dht::NodeRef
 }
 
 void ClusterNode::serve_item_here(TimePoint now, std::uint32_t txid) {
-  auto it = items_.find(txid);
-  if (it == items_.end()) return;
-  if (gated(it->second.key)) {
+  Item* it = items_.find(txid);
+  if (!it) return;
+  if (gated(it->key)) {
     ++counters_->gated_requests;
     gate_waiters_.push_back([this, txid](TimePoint t) { serve_item_here(t, txid); });
     return;
   }
-  if (it->second.is_announce) {
+  if (it->is_announce) {
     ++counters_->announces_local;
-    auto r = apply_announce(it->second.request, now);
+    auto r = apply_announce(it->request, now);
     complete_announce(txid, std::move(r));
   } else {
     ++counters_->scrapes_local;
-    auto e = apply_scrape(it->second.key, now);
+    auto e = apply_scrape(it->key, now);
     complete_scrape(txid, e);
   }
 }
 
 void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::uint32_t txid) {
-  auto it = items_.find(txid);
-  if (it == items_.end()) return;
-  Item& item = it->second;
+  Item* it = items_.find(txid);
+  if (!it) return;
+  Item& item = *it;
   item.sent_to = to;
   set_wake(txid, item, now + attempt_timeout(to));
   auto open = std::find_if(open_forwards_.begin(), open_forwards_.end(),
@@ -530,19 +530,19 @@ void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::ui
 }
 
 void ClusterNode::complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string> r) {
-  auto it = items_.find(txid);
-  if (it == items_.end()) return;
-  auto done = std::move(it->second.announce_done);
-  erase_item(it);
+  Item* it = items_.find(txid);
+  if (!it) return;
+  auto done = std::move(it->announce_done);
+  erase_item(txid);
   done(std::move(r));
 }
 
 void ClusterNode::complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r) {
-  auto it = items_.find(txid);
-  if (it == items_.end()) return;
-  auto job = std::move(it->second.job);
-  const std::size_t index = it->second.index;
-  erase_item(it);
+  Item* it = items_.find(txid);
+  if (!it) return;
+  auto job = std::move(it->job);
+  const std::size_t index = it->index;
+  erase_item(txid);
   if (job->finished) return;
   if (!r) {
     // Never a wrong zero: one missing part fails the whole scrape.
@@ -558,9 +558,9 @@ void ClusterNode::complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std:
 }
 
 void ClusterNode::fail_item(std::uint32_t txid, std::string_view reason) {
-  auto it = items_.find(txid);
-  if (it == items_.end()) return;
-  if (it->second.is_announce) {
+  Item* it = items_.find(txid);
+  if (!it) return;
+  if (it->is_announce) {
     complete_announce(txid, Unexpected(std::string(reason)));
   } else {
     complete_scrape(txid, Unexpected(std::string(reason)));
@@ -776,13 +776,13 @@ void ClusterNode::send_replies(OpenReply& o) {
 
 void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& batch) {
   auto take = [&](std::uint32_t txid, bool announce) -> Item* {
-    auto it = items_.find(txid);
-    if (it == items_.end() || it->second.is_announce != announce || !it->second.sent_to ||
-        !same_node(*it->second.sent_to, from)) {
+    Item* it = items_.find(txid);
+    if (!it || it->is_announce != announce || !it->sent_to ||
+        !same_node(*it->sent_to, from)) {
       ++counters_->stale_replies;
       return nullptr;
     }
-    return &it->second;
+    return it;
   };
   auto not_owner = [&](std::uint32_t txid, Item& item) {
     // Its arc is wrong somewhere (a node joined inside it): dropped, learned again.
@@ -1046,12 +1046,11 @@ void ClusterNode::handle_ring_change(TimePoint now) {
   // Last, once ranges and the join pull are up to date (a rerouted key may now be ours).
   if (!dropped.empty()) {
     std::vector<std::uint32_t> moved;
-    for (const auto& [txid, item] : items_) {
+    items_.for_each([&](std::uint32_t txid, const Item& item) {
       if (item.sent_to &&
           std::find(dropped.begin(), dropped.end(), item.sent_to->id) != dropped.end())
         moved.push_back(txid);
-    }
-    std::sort(moved.begin(), moved.end());  // deterministic order
+    });
     for (auto txid : moved) {
       ++counters_->rerouted;
       route_remote(now, txid, false);
@@ -1373,10 +1372,10 @@ void ClusterNode::handle_timeout(TimePoint now) {
   while (!deadlines_.empty() && deadlines_.top().first <= now) {
     const auto [at, txid] = deadlines_.top();
     deadlines_.pop();
-    auto it = items_.find(txid);
-    if (it == items_.end() || it->second.deadline != at) continue;
-    if (it->second.sent_to) suspect(it->second.sent_to->id, now);
-    const std::string_view reason = it->second.reason;
+    Item* it = items_.find(txid);
+    if (!it || it->deadline != at) continue;
+    if (it->sent_to) suspect(it->sent_to->id, now);
+    const std::string_view reason = it->reason;
     if (reason == kMovingReason) {
       ++counters_->not_owner_failures;
     } else {
@@ -1387,10 +1386,10 @@ void ClusterNode::handle_timeout(TimePoint now) {
   while (!wakes_.empty() && wakes_.top().first <= now) {
     const auto [at, txid] = wakes_.top();
     wakes_.pop();
-    auto it = items_.find(txid);
-    if (it == items_.end() || it->second.wake != at) continue;
-    it->second.wake = TimePoint::max();
-    if (it->second.sent_to) {
+    Item* it = items_.find(txid);
+    if (!it || it->wake != at) continue;
+    it->wake = TimePoint::max();
+    if (it->sent_to) {
       on_attempt_timeout(now, txid);
     } else {
       route_remote(now, txid, false);  // a retry wait ended

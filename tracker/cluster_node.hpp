@@ -33,6 +33,7 @@
 
 #include "common/clock.hpp"
 #include "common/keyed_hash.hpp"
+#include "common/slot_map.hpp"
 #include "dht/node_id.hpp"
 #include "dht/ring_node.hpp"
 #include "tracker/cluster_messages.hpp"
@@ -323,7 +324,7 @@ class ClusterNode final : public RequestHandler {
   void serve_item_here(TimePoint now, std::uint32_t txid);
   void enqueue_forward(TimePoint now, const dht::NodeRef& to, std::uint32_t txid);
   void set_wake(std::uint32_t txid, Item& item, TimePoint at);
-  void erase_item(std::unordered_map<std::uint32_t, Item>::iterator it);
+  void erase_item(std::uint32_t txid);
   /// Another attempt after `wait` if the deadline and kAttemptsMax allow (true), else fails the
   /// request now with `reason` (false).
   bool retry_later(TimePoint now, std::uint32_t txid, Duration wait, std::string_view reason);
@@ -412,7 +413,7 @@ class ClusterNode final : public RequestHandler {
   TimePoint last_now_{};
 
   // Requests waiting for the ring.
-  std::unordered_map<std::uint32_t, Item> items_;
+  SlotMap<Item> items_;  // by txid; at most pending_max
   /// Item times, earliest first, with lazy deletion: an entry counts only while its item still
   /// has that time (finishing an item or moving its wake leaves the old entry to be skipped
   /// when it comes up). A heap push per forward instead of two tree nodes; compacted when stale
