@@ -502,6 +502,12 @@ std::optional<Transmit> RingNode::poll_transmit() {
   return t;
 }
 
+void RingNode::recycle_payload(std::string&& payload) {
+  if (payload.capacity() <= tl_in.payload.capacity()) return;
+  payload.clear();
+  tl_in.payload.swap(payload);
+}
+
 std::optional<RingEvent> RingNode::poll_event() {
   if (events_head_ == events_.size()) return std::nullopt;
   RingEvent e = std::move(events_[events_head_++]);

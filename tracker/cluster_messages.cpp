@@ -194,39 +194,44 @@ bool put_reply_head(std::string& out, std::uint32_t txid, ReplyStatus st, std::s
 void encode_item(std::string& out, const AnnounceReply& a) {
   if (!put_reply_head(out, a.txid, a.status, a.failure)) return;
   const auto& res = a.response.result;
+  constexpr std::size_t kCountMax = std::numeric_limits<std::uint16_t>::max();
   // Peers without an id go compact, by family (most answers: a copy at the other end); the
-  // rare ones with an id follow with flags.
-  std::size_t n4 = res.compact4.size() / kCompactPeer4Bytes;
+  // rare ones with an id follow with flags. The IPv4 ones are written in the first pass over
+  // the list, which counts the others; a list of IPv4 peers without ids (a store's usual
+  // answer) takes one pass.
   std::size_t n6 = res.compact6.size() / kCompactPeer6Bytes;
   std::size_t with_id = 0;
-  for (const auto& peer : res.peers) {
-    if (!is_zero(peer.peer_id)) {
-      ++with_id;
-    } else if (peer.address.ip.is_v6()) {
-      ++n6;
-    } else {
-      ++n4;
-    }
-  }
-  constexpr std::size_t kCountMax = std::numeric_limits<std::uint16_t>::max();
-  RT_ASSERT(n4 <= kCountMax && n6 <= kCountMax && with_id <= kCountMax);
   append_fields(out, encoded_bytes_max(a) - kReplyStatusBytes, [&](Put& p) {
     p.u32(res.complete);
     p.u32(res.incomplete);
     p.u32(res.downloaded);
     p.u32(a.response.interval_s);
     p.u32(a.response.min_interval_s);
-    p.u16(static_cast<std::uint16_t>(n4));
+    Put n4_at = p;
+    p.u16(0);
+    std::size_t n4 = res.compact4.size() / kCompactPeer4Bytes;
     for (const auto& peer : res.peers) {
-      if (peer.address.ip.is_v4() && is_zero(peer.peer_id)) p.ip_port(peer.address);
+      if (!is_zero(peer.peer_id)) {
+        ++with_id;
+      } else if (peer.address.ip.is_v6()) {
+        ++n6;
+      } else {
+        p.ip_port(peer.address);
+        ++n4;
+      }
     }
+    RT_ASSERT(n4 <= kCountMax && n6 <= kCountMax && with_id <= kCountMax);
+    n4_at.u16(static_cast<std::uint16_t>(n4));
     p.bytes(res.compact4);
     p.u16(static_cast<std::uint16_t>(n6));
-    for (const auto& peer : res.peers) {
-      if (peer.address.ip.is_v6() && is_zero(peer.peer_id)) p.ip_port(peer.address);
+    if (n6 != res.compact6.size() / kCompactPeer6Bytes) {
+      for (const auto& peer : res.peers) {
+        if (peer.address.ip.is_v6() && is_zero(peer.peer_id)) p.ip_port(peer.address);
+      }
     }
     p.bytes(res.compact6);
     p.u16(static_cast<std::uint16_t>(with_id));
+    if (with_id == 0) return;
     for (const auto& peer : res.peers) {
       if (is_zero(peer.peer_id)) continue;
       p.u8(family_flag(peer.address));

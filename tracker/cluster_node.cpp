@@ -1140,48 +1140,72 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
 void ClusterNode::flush_deltas(TimePoint now) {
   delta_due_ = TimePoint::max();
   if (delta_log_.empty()) return;
-  // Grouped by swarm, then by address, arrival order kept among the announces of one address:
-  // one sort of the period's log instead of a map lookup per announce. The first 8 bytes of
-  // the info-hash order most pairs in one compare; the whole hash decides ties (a comparison
-  // sort stays n log n whatever hashes clients choose).
-  std::vector<std::pair<std::uint64_t, std::uint32_t>> order(delta_log_.size());
+  // Grouped by swarm (one sort of the period's log instead of a map lookup per announce; the
+  // hash as three integers, so no byte compares), arrival order kept within a swarm.
+  struct Key {
+    std::uint64_t a, b;
+    std::uint32_t c, index;
+    bool operator<(const Key& o) const {
+      if (a != o.a) return a < o.a;
+      if (b != o.b) return b < o.b;
+      if (c != o.c) return c < o.c;
+      return index < o.index;
+    }
+  };
+  auto load = [](const std::uint8_t* p, std::size_t n) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
+    return v;
+  };
+  std::vector<Key> order(delta_log_.size());
   for (std::size_t i = 0; i < delta_log_.size(); ++i) {
-    const InfoHash& h = delta_log_[i].info_hash;
-    std::uint64_t prefix = 0;
-    for (std::size_t b = 0; b < 8; ++b) prefix = (prefix << 8) | h[b];
-    order[i] = {prefix, static_cast<std::uint32_t>(i)};
+    const std::uint8_t* h = delta_log_[i].info_hash.data();
+    order[i] = Key{load(h, 8), load(h + 8, 8), static_cast<std::uint32_t>(load(h + 16, 4)),
+                   static_cast<std::uint32_t>(i)};
   }
-  std::sort(order.begin(), order.end(), [&](const auto& x, const auto& y) {
-    if (x.first != y.first) return x.first < y.first;
-    const DeltaEntry& a = delta_log_[x.second];
-    const DeltaEntry& b = delta_log_[y.second];
-    if (a.info_hash != b.info_hash) return a.info_hash < b.info_hash;
-    if (a.peer != b.peer) return a.peer < b.peer;
-    return x.second < y.second;
-  });
+  std::sort(order.begin(), order.end());
+  auto same_swarm = [](const Key& x, const Key& y) { return x.a == y.a && x.b == y.b && x.c == y.c; };
   std::vector<SwarmDelta> swarms;
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    const DeltaEntry& e = delta_log_[order[i].second];
-    if (i == 0 || delta_log_[order[i - 1].second].info_hash != e.info_hash) {
-      swarms.emplace_back().snapshot.info_hash = e.info_hash;
+  std::vector<std::uint32_t> group;
+  for (std::size_t begin = 0, end = 0; begin < order.size(); begin = end) {
+    end = begin + 1;
+    while (end < order.size() && same_swarm(order[begin], order[end])) ++end;
+    group.clear();
+    for (std::size_t i = begin; i < end; ++i) group.push_back(order[i].index);
+    // The last announce of an address is its state: a stop, or a peer with its TTL. Few
+    // announces per swarm and period are looked over pairwise; a hot swarm's are sorted.
+    constexpr std::size_t kPairwiseMax = 16;
+    auto is_last = [&](std::size_t i) {
+      const SocketAddress& peer = delta_log_[group[i]].peer;
+      if (group.size() <= kPairwiseMax) {
+        for (std::size_t j = i + 1; j < group.size(); ++j)
+          if (delta_log_[group[j]].peer == peer) return false;
+        return true;
+      }
+      return i + 1 == group.size() || delta_log_[group[i + 1]].peer != peer;
+    };
+    if (group.size() > kPairwiseMax) {
+      std::stable_sort(group.begin(), group.end(), [&](std::uint32_t x, std::uint32_t y) {
+        return delta_log_[x].peer < delta_log_[y].peer;
+      });
     }
-    SwarmDelta& s = swarms.back();
-    s.snapshot.downloaded = std::max(s.snapshot.downloaded, e.downloaded);
-    // The last announce of an address is its state: a stop, or a peer with its TTL.
-    if (i + 1 < order.size()) {
-      const DeltaEntry& next = delta_log_[order[i + 1].second];
-      if (next.info_hash == e.info_hash && next.peer == e.peer) continue;
+    SwarmDelta& s = swarms.emplace_back();
+    s.snapshot.info_hash = delta_log_[group.front()].info_hash;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      const DeltaEntry& e = delta_log_[group[i]];
+      s.snapshot.downloaded = std::max(s.snapshot.downloaded, e.downloaded);
+      if (!is_last(i)) continue;
+      if (e.stopped) {
+        s.gone.push_back(e.peer);
+        continue;
+      }
+      SnapshotPeer sp;
+      sp.address = e.peer;
+      sp.peer_id = e.peer_id;
+      sp.seeder = e.seeder;
+      sp.remaining_ttl = config_.peer_ttl - (now - e.at);
+      if (sp.remaining_ttl > Duration::zero()) s.snapshot.peers.push_back(sp);
     }
-    if (e.stopped) {
-      s.gone.push_back(e.peer);
-      continue;
-    }
-    SnapshotPeer sp;
-    sp.address = e.peer;
-    sp.peer_id = e.peer_id;
-    sp.seeder = e.seeder;
-    sp.remaining_ttl = config_.peer_ttl - (now - e.at);
-    if (sp.remaining_ttl > Duration::zero()) s.snapshot.peers.push_back(sp);
   }
   delta_log_.clear();
   auto targets = last_targets_;

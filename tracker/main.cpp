@@ -123,7 +123,14 @@ struct Daemon {
     while (auto e = ring->poll_event()) on_ring_event(now, *e);
   }
 
-  void on_ring_event(rt::TimePoint now, const rt::dht::RingEvent& e) {
+  /// Handles one event; an app payload's buffer goes back to the ring for the next one.
+  void on_ring_event(rt::TimePoint now, rt::dht::RingEvent& e) {
+    handle_ring_event(now, e);
+    if (auto* app = std::get_if<rt::dht::ring_event::AppReceived>(&e))
+      rt::dht::RingNode::recycle_payload(std::move(app->payload));
+  }
+
+  void handle_ring_event(rt::TimePoint now, const rt::dht::RingEvent& e) {
     if (std::holds_alternative<rt::dht::ring_event::Joined>(e)) {
       node_id = ring->self().id.to_hex();  // a joiner chooses its id among id_choices
       spdlog::info("joined the ring as {}", node_id);

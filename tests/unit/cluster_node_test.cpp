@@ -814,6 +814,28 @@ BOOST_AUTO_TEST_CASE(within_one_replication_period_the_last_announce_of_a_peer_w
              a.owned.scrape(h, kT0 + Seconds(1)).incomplete);
 }
 
+// The same in a hot swarm (more announces in one period than are compared pairwise), next to a
+// quiet one: peers 1-20 start, the even ones stop, peers 2, 4 and 6 start again.
+BOOST_AUTO_TEST_CASE(in_a_hot_swarm_too_the_last_announce_of_a_peer_wins) {
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode s1(0x90, 0x80, {});
+  AnnounceResult_ r;
+  const InfoHash hot = hash_at(0x60);
+  const InfoHash quiet = hash_at(0x61);
+  a.node.announce(announce_of(quiet, 7), kT0, capture(r));
+  for (std::uint8_t p = 1; p <= 20; ++p) {
+    a.node.announce(announce_of(hot, p), kT0, capture(r = {}));
+    if (p % 2 == 0) a.node.announce(stopped_of(hot, p), kT0, capture(r = {}));
+  }
+  a.node.announce(stopped_of(quiet, 7), kT0, capture(r = {}));
+  for (std::uint8_t p : {2, 4, 6}) a.node.announce(announce_of(hot, p), kT0, capture(r = {}));
+  a.node.handle_timeout(kT0 + Seconds(1));
+  BOOST_TEST(deliver(a, {{0x90, &s1}}, kT0 + Seconds(1)) == 1U);
+  BOOST_TEST(a.owned.scrape(hot, kT0 + Seconds(1)).incomplete == 13U);
+  BOOST_TEST(s1.replica.scrape(hot, kT0 + Seconds(1)).incomplete == 13U);
+  BOOST_TEST(s1.replica.scrape(quiet, kT0 + Seconds(1)).incomplete == 0U);
+}
+
 /// Owner 0x80 with one replica successor 0x90; peer 1 has announced at the owner.
 struct OwnerAndReplica {
   TestNode a{0x80, 0x40, {0x90}};
