@@ -679,6 +679,43 @@ void encode_cluster_message(const ClusterMessage& m, std::string& out) {
       m);
 }
 
+std::optional<ReplicateReader> ReplicateReader::open(std::string_view bytes) {
+  if (bytes.size() > ClusterLimits::kPayloadBytesMax) return std::nullopt;
+  Reader r(bytes);
+  if (!r.has(kHeaderBytes + 1 + 4 + 2)) return std::nullopt;
+  if (r.u8() != kClusterFormatVersion || r.u8() != static_cast<std::uint8_t>(Kind::replicate))
+    return std::nullopt;
+  auto p = purpose_of(r.u8());
+  if (!p) return std::nullopt;
+  ReplicateReader out;
+  out.purpose_ = *p;
+  out.txid_ = r.u32();
+  out.left_ = r.u16();
+  if (out.left_ > ClusterLimits::kSwarmsPerMessageMax || !r.fits(out.left_, kSwarmHeadBytes))
+    return std::nullopt;
+  out.rest_ = bytes.substr(bytes.size() - r.left());
+  return out;
+}
+
+Expected<bool, ClusterMessageError> ReplicateReader::next(SwarmDelta& out) {
+  if (left_ == 0) {
+    if (!rest_.empty()) return Unexpected(Err::trailing);
+    return false;
+  }
+  out.snapshot.peers.clear();
+  out.gone.clear();
+  out.snapshot.downloaded = 0;
+  Reader r(rest_);
+  if (auto s = decode_item(r, out); !s) {
+    left_ = 0;
+    rest_ = {};
+    return Unexpected(s.error());
+  }
+  rest_ = rest_.substr(rest_.size() - r.left());
+  --left_;
+  return true;
+}
+
 void ReplyBatchWriter::add(const AnnounceReply& r) {
   RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
   encode_item(announces_, r);

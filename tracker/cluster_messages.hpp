@@ -33,6 +33,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -179,6 +180,28 @@ Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string
 /// Appends the encoding of `m` to `out`. Lists must respect ClusterLimits (programmer error
 /// otherwise); the caller keeps the total under kPayloadBytesMax with the size helpers below.
 void encode_cluster_message(const ClusterMessage& m, std::string& out);
+
+/// Reads a replicate message swarm by swarm, so that a replica merges each as it is read
+/// instead of decoding a list of them all first. Checks what decode_cluster_message checks;
+/// the swarms before a malformed one have been read by then.
+class ReplicateReader {
+ public:
+  /// nullopt when `bytes` is not a replicate message with a well-formed head (then
+  /// decode_cluster_message tells what it is, or why it is malformed).
+  static std::optional<ReplicateReader> open(std::string_view bytes);
+  TransferPurpose purpose() const { return purpose_; }
+  std::uint32_t txid() const { return txid_; }
+  /// Reads the next swarm into `out` (its lists are cleared, their capacity kept): true, or
+  /// false after the last one; an error for a malformed swarm or bytes after the last.
+  Expected<bool, ClusterMessageError> next(SwarmDelta& out);
+
+ private:
+  ReplicateReader() = default;
+  std::string_view rest_;
+  std::size_t left_ = 0;
+  TransferPurpose purpose_ = TransferPurpose::delta;
+  std::uint32_t txid_ = 0;
+};
 
 /// A reply batch built item by item: each reply is encoded when added (so the answer's peer
 /// list can be freed at once instead of waiting in a batch), the message assembled by finish().

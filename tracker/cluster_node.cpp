@@ -858,6 +858,11 @@ void ClusterNode::handle_ring_event(TimePoint now, const dht::RingEvent& event) 
 
 void ClusterNode::handle_app(TimePoint now, const dht::NodeRef& from, std::string_view payload) {
   last_now_ = now;
+  // Replication, the bulk of the traffic, is merged swarm by swarm as it is read.
+  if (auto rep = ReplicateReader::open(payload)) {
+    on_replicate(now, from, *rep);
+    return;
+  }
   auto m = decode_cluster_message(payload);
   if (!m) {
     ++counters_->malformed;
@@ -867,8 +872,6 @@ void ClusterNode::handle_app(TimePoint now, const dht::NodeRef& from, std::strin
     on_forward(now, from, std::move(*f));
   } else if (auto* r = std::get_if<ReplyBatch>(&*m)) {
     on_reply(now, from, *r);
-  } else if (auto* rep = std::get_if<Replicate>(&*m)) {
-    on_replicate(now, from, *rep);
   } else if (auto* p = std::get_if<PullRequest>(&*m)) {
     on_pull(now, from, *p);
   } else if (auto* d = std::get_if<TransferDone>(&*m)) {
@@ -883,38 +886,45 @@ void ClusterNode::handle_app(TimePoint now, const dht::NodeRef& from, std::strin
   }
 }
 
-void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, const Replicate& m) {
-  if (m.purpose == TransferPurpose::handoff) ++counters_->handoffs_received;
-  // Deltas are acknowledged (merging is idempotent, so a resent one does no harm).
-  if (m.purpose == TransferPurpose::delta && m.txid != 0) send(from, TransferAck{m.txid});
-  for (const auto& d : m.swarms) {
-    const InfoHash& h = d.snapshot.info_hash;
-    // Whoever sent it, a swarm lands where this node's own view says it belongs: a sender with
-    // a stale view (a node that does not know about a join yet) must not hide data here.
-    const bool mine = ownership(h) == Ownership::mine;
-    SwarmStore& store = mine ? service_.store() : replica_;
-    if (mine) ensure_owned(h, now);
-    if (mine && has_tombstones(h)) {
-      SwarmSnapshot snap = d.snapshot;  // only swarms with a recent stop pay for the copy
-      drop_stopped(snap, now);
-      store.merge_swarm(snap, now);
-    } else {
-      store.merge_swarm(d.snapshot, now);
+void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, ReplicateReader& r) {
+  if (r.purpose() == TransferPurpose::handoff) ++counters_->handoffs_received;
+  SwarmDelta& d = replicate_scratch_;
+  for (;;) {
+    auto more = r.next(d);
+    if (!more) {
+      // What was merged stays (merging is idempotent); without an ack the owner sends again.
+      ++counters_->malformed;
+      return;
     }
-    for (const auto& gone : d.gone) {
-      AnnounceRequest stop;
-      stop.info_hash = h;
-      stop.peer = gone;
-      stop.event = AnnounceEvent::stopped;
-      stop.numwant = 0;
-      if (store.announce(stop, now)) ++counters_->replica_gone_applied;
-    }
-    // The stamp says "still a replica target": the sync re-sends every swarm well within
-    // replica_grace, so deltas (the hot path, one per announce batch) need not stamp; a swarm a
-    // delta created gets its first stamp from the next drop pass.
-    if (!mine && m.purpose != TransferPurpose::delta) replica_seen_[h] = now;
-    ++counters_->replica_swarms_merged;
+    if (!*more) break;
+    merge_replicated(now, r.purpose(), d);
   }
+  // Deltas are acknowledged once merged (a resent one does no harm).
+  if (r.purpose() == TransferPurpose::delta && r.txid() != 0) send(from, TransferAck{r.txid()});
+}
+
+void ClusterNode::merge_replicated(TimePoint now, TransferPurpose purpose, SwarmDelta& d) {
+  const InfoHash& h = d.snapshot.info_hash;
+  // Whoever sent it, a swarm lands where this node's own view says it belongs: a sender with
+  // a stale view (a node that does not know about a join yet) must not hide data here.
+  const bool mine = ownership(h) == Ownership::mine;
+  SwarmStore& store = mine ? service_.store() : replica_;
+  if (mine) ensure_owned(h, now);
+  if (mine && has_tombstones(h)) drop_stopped(d.snapshot, now);
+  store.merge_swarm(d.snapshot, now);
+  for (const auto& gone : d.gone) {
+    AnnounceRequest stop;
+    stop.info_hash = h;
+    stop.peer = gone;
+    stop.event = AnnounceEvent::stopped;
+    stop.numwant = 0;
+    if (store.announce(stop, now)) ++counters_->replica_gone_applied;
+  }
+  // The stamp says "still a replica target": the sync re-sends every swarm well within
+  // replica_grace, so deltas (the hot path, one per announce batch) need not stamp; a swarm a
+  // delta created gets its first stamp from the next drop pass.
+  if (!mine && purpose != TransferPurpose::delta) replica_seen_[h] = now;
+  ++counters_->replica_swarms_merged;
 }
 
 void ClusterNode::on_pull(TimePoint now, const dht::NodeRef& from, const PullRequest& m) {

@@ -378,7 +378,9 @@ class ClusterNode final : public RequestHandler {
   std::vector<dht::NodeRef> replica_targets() const;
   void record_delta(const AnnounceRequest& req, std::uint32_t downloaded, TimePoint now);
   void flush_deltas(TimePoint now);
-  void on_replicate(TimePoint now, const dht::NodeRef& from, const Replicate& m);
+  void on_replicate(TimePoint now, const dht::NodeRef& from, ReplicateReader& r);
+  /// Merges one replicated swarm where this node's view says it belongs (may edit `d`).
+  void merge_replicated(TimePoint now, TransferPurpose purpose, SwarmDelta& d);
   void on_pull(TimePoint now, const dht::NodeRef& from, const PullRequest& m);
   void on_done(TimePoint now, const dht::NodeRef& from, const TransferDone& m);
   void release_gate(TimePoint now);
@@ -447,6 +449,7 @@ class ClusterNode final : public RequestHandler {
 
   // Replication.
   std::vector<DeltaEntry> delta_log_;  // sorted by swarm and address at the flush
+  SwarmDelta replicate_scratch_;       // each replicated swarm is read into it in turn
   TimePoint delta_due_ = TimePoint::max();
   std::map<UnackedKey, UnackedDelta> unacked_;
   std::set<std::pair<TimePoint, UnackedKey>> resends_;  // UnackedDelta::resend_at of each entry
