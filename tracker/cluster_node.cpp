@@ -605,7 +605,33 @@ bool ClusterNode::gated(const InfoHash& h) const {
 
 void ClusterNode::ensure_owned(const InfoHash& h, TimePoint now) {
   // Promotion is also lazy: a key served here whose swarm still sits in the replica store (the
-  // predecessor just died, the batch promotion has not reached it) is moved before use.
+  // predecessor just died, the batch promotion has not reached it) is moved before use. Once a
+  // scan of the replica store found every key of the range and promoted them, and nothing of
+  // the range can have landed there since, there is nothing to look up (the replica store's
+  // index is large and cold: a cache miss per announce).
+  // The range is read from the ring itself: it may have moved before this node was told.
+  if (replica_settled_ && ownership(h) == Ownership::mine && range_view() == settled_view_)
+    return;
+  promote(h, now);
+}
+
+ClusterNode::RangeView ClusterNode::range_view() const {
+  const auto pred = ring_.predecessor();
+  return RangeView{ring_.alone(), pred ? std::optional<dht::NodeId>(pred->id) : std::nullopt};
+}
+
+void ClusterNode::unsettle_replicas() {
+  replica_settled_ = false;
+  ++range_epoch_;
+}
+
+void ClusterNode::settle_replicas_if(std::uint64_t scanned_epoch, const RangeView& scanned) {
+  if (scanned_epoch != range_epoch_ || !moves_.empty() || scanned != range_view()) return;
+  replica_settled_ = true;
+  settled_view_ = scanned;
+}
+
+void ClusterNode::promote(const InfoHash& h, TimePoint now) {
   auto snap = replica_.export_swarm(h, now);
   if (!snap) return;
   if (has_tombstones(h)) drop_stopped(*snap, now);
@@ -907,9 +933,12 @@ void ClusterNode::merge_replicated(TimePoint now, TransferPurpose purpose, Swarm
   const InfoHash& h = d.snapshot.info_hash;
   // Whoever sent it, a swarm lands where this node's own view says it belongs: a sender with
   // a stale view (a node that does not know about a join yet) must not hide data here.
-  const bool mine = ownership(h) == Ownership::mine;
+  const Ownership own = ownership(h);
+  const bool mine = own == Ownership::mine;
   SwarmStore& store = mine ? service_.store() : replica_;
   if (mine) ensure_owned(h, now);
+  // Whether it is ours is known only once the predecessor is: a later scan must look again.
+  if (own == Ownership::unknown) unsettle_replicas();
   if (mine && has_tombstones(h)) drop_stopped(d.snapshot, now);
   store.merge_swarm(d.snapshot, now);
   for (const auto& gone : d.gone) {
@@ -1010,8 +1039,9 @@ void ClusterNode::handle_ring_change(TimePoint now) {
   const bool pred_changed =
       pred && (!last_pred_ || last_pred_->id != pred->id || was_alone_ != alone);
   if (alone && !was_alone_) reconcile_needed_ = true;
+  if (pred_changed) reconcile_needed_ = true;
+  if (reconcile_needed_) unsettle_replicas();  // the range changed: keys of ours may be there
   if (pred_changed) {
-    reconcile_needed_ = true;
     if (last_pred_ && !alone && dht::in_open(pred->id, last_pred_->id, ring_.self().id)) {
       // The range shrank: a node joined before us. Give it what we hold of its range (it pulls
       // too, but announces we applied meanwhile would otherwise only reach it with the sync).
@@ -1080,6 +1110,9 @@ void ClusterNode::reconcile(TimePoint now) {
   service_.store().for_each_info_hash([&](const InfoHash& h) {
     if (ownership(h) == Ownership::not_mine) moves_.emplace_back(h, false);
   });
+  moves_epoch_ = range_epoch_;
+  moves_view_ = range_view();
+  settle_replicas_if(moves_epoch_, moves_view_);
 }
 
 void ClusterNode::start_sync(TimePoint now, std::vector<dht::NodeRef> targets) {
@@ -1356,11 +1389,11 @@ void ClusterNode::run_transfers(TimePoint now, std::size_t& budget) {
 
 void ClusterNode::run_moves(TimePoint now, std::size_t& budget) {
   while (budget > 0 && !moves_.empty()) {
-    auto [h, promote] = moves_.back();
+    auto [h, up] = moves_.back();
     moves_.pop_back();
     --budget;
-    if (promote) {
-      if (ownership(h) == Ownership::mine) ensure_owned(h, now);
+    if (up) {
+      if (ownership(h) == Ownership::mine) promote(h, now);
     } else if (ownership(h) == Ownership::not_mine) {
       // Keep it as a replica: the new owner's range was ours, so we are its first successor.
       if (auto s = service_.store().export_swarm(h, now)) {
@@ -1371,6 +1404,7 @@ void ClusterNode::run_moves(TimePoint now, std::size_t& budget) {
       service_.store().erase_swarm(h);
     }
   }
+  settle_replicas_if(moves_epoch_, moves_view_);
 }
 
 void ClusterNode::run_drops(TimePoint now, std::size_t& budget) {
@@ -1380,6 +1414,8 @@ void ClusterNode::run_drops(TimePoint now, std::size_t& budget) {
     replica_.for_each_info_hash([&](const InfoHash& h) { replica_seen_.try_emplace(h, now); });
     drop_queue_.reserve(replica_seen_.size());
     for (const auto& e : replica_seen_) drop_queue_.push_back(e.first);
+    drops_epoch_ = range_epoch_;
+    drops_view_ = range_view();
     return;
   }
   while (budget > 0 && !drop_queue_.empty()) {
@@ -1389,7 +1425,7 @@ void ClusterNode::run_drops(TimePoint now, std::size_t& budget) {
     auto it = replica_seen_.find(h);
     if (it == replica_seen_.end()) continue;
     if (ownership(h) == Ownership::mine) {
-      ensure_owned(h, now);
+      promote(h, now);
       continue;
     }
     if (it->second + config_.replica_grace <= now) {
@@ -1397,6 +1433,7 @@ void ClusterNode::run_drops(TimePoint now, std::size_t& budget) {
       replica_seen_.erase(it);
     }
   }
+  if (drop_queue_.empty()) settle_replicas_if(drops_epoch_, drops_view_);  // a whole pass
 }
 
 // ---- time ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -354,7 +355,25 @@ class ClusterNode final : public RequestHandler {
   bool gated(const InfoHash& h) const;
   Expected<AnnounceResponse, std::string> apply_announce(const AnnounceRequest& req, TimePoint now);
   ScrapeEntry apply_scrape(const InfoHash& h, TimePoint now);
+  /// Moves the swarm of `h` from the replica store into the owned store if it is there (a key
+  /// this node owns); a no-op without a lookup while the replica store is settled.
   void ensure_owned(const InfoHash& h, TimePoint now);
+  /// The move itself, after a lookup in the replica store.
+  void promote(const InfoHash& h, TimePoint now);
+  /// Keys of this node's range may be in the replica store (the range changed, or a swarm of
+  /// unknown ownership landed there): ensure_owned() looks again until a scan settles it.
+  void unsettle_replicas();
+  /// The ring's view that decides this node's range.
+  struct RangeView {
+    bool alone = false;
+    std::optional<dht::NodeId> pred;
+    bool operator==(const RangeView&) const = default;
+  };
+  RangeView range_view() const;
+  /// Settled when a scan that started at `scanned_epoch` with the ring at `scanned` (the
+  /// reconcile's, or a drop pass) promoted everything of ours, nothing unsettled it since and
+  /// the range is still the one scanned for.
+  void settle_replicas_if(std::uint64_t scanned_epoch, const RangeView& scanned);
   /// Remembers that `peer` stopped in swarm `h` at `now` (this node being its owner).
   void add_tombstone(const InfoHash& h, const SocketAddress& peer, TimePoint now);
   /// Whether a peer of swarm `h` was stopped here recently (one empty() check when none was).
@@ -479,6 +498,13 @@ class ClusterNode final : public RequestHandler {
   bool was_alone_ = false;
   bool reconcile_needed_ = false;
   std::vector<std::pair<InfoHash, bool>> moves_;  // (hash, true = promote / false = demote)
+  bool replica_settled_ = false;  // no key of this node's range is in the replica store
+  std::uint64_t range_epoch_ = 0;  // counts unsettle_replicas()
+  std::uint64_t moves_epoch_ = std::numeric_limits<std::uint64_t>::max();  // of the last reconcile
+  std::uint64_t drops_epoch_ = std::numeric_limits<std::uint64_t>::max();  // of the drop pass
+  RangeView moves_view_;
+  RangeView drops_view_;
+  RangeView settled_view_;
 
   // Join pull: requests for (from, to] wait in `gate_waiters_` until it is done.
   struct Pull {

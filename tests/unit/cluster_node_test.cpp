@@ -993,6 +993,34 @@ BOOST_AUTO_TEST_CASE(predecessor_crash_promotes_its_range_and_re_replicates) {
   BOOST_TEST(peers_of(*r2.ok).size() == 1U);
 }
 
+// Once its range is settled S stops looking into its replica store for its own keys; the
+// ring moving under it (P crashed, S not told yet) must not hide P's replicated swarm from an
+// announce S answers as the new owner.
+BOOST_AUTO_TEST_CASE(announce_right_after_an_untold_range_change_still_sees_the_replica) {
+  TestNode p(0x40, 0x20, {0x80, 0x90});
+  TestNode s(0x80, 0x40, {0x90, 0xA0});
+  AnnounceResult_ r;
+  p.node.announce(announce_of(hash_at(0x30), 1), kT0, capture(r));
+  p.node.handle_timeout(kT0 + Seconds(1));
+  for (auto& t : p.drain()) {
+    if (t.to.id == s.ring.me.id) s.node.handle_app(kT0 + Seconds(1), p.ring.me, t.payload);
+  }
+  // S's own announces, after its housekeeping ran: the settled state.
+  s.node.announce(announce_of(hash_at(0x70), 2), kT0 + Seconds(1), capture(r = {}));
+  s.node.handle_timeout(kT0 + Seconds(3));
+  s.node.handle_timeout(kT0 + Seconds(5));
+  s.drain();
+  BOOST_REQUIRE(s.replica.scrape(hash_at(0x30), kT0 + Seconds(5)).incomplete == 1U);
+
+  s.ring.pred = node_at(0x20);  // no handle_ring_change yet
+  AnnounceResult_ r2;
+  s.node.announce(announce_of(hash_at(0x30), 3), kT0 + Seconds(5), capture(r2));
+  BOOST_REQUIRE(r2.ok.has_value());
+  BOOST_TEST(r2.ok->result.incomplete == 2U);  // peer 1 from the replica, and peer 3
+  BOOST_TEST(peers_of(*r2.ok).size() == 1U);
+  BOOST_TEST(s.node.counter("promoted") == 1U);
+}
+
 BOOST_AUTO_TEST_CASE(swarm_handed_to_a_replica_instead_of_the_owner_comes_back_to_the_owner) {
   // After a partition heals, 0x90's range shrinks to (0x80, 0x90]; it hands what it held of
   // (0x40, 0x80] to its new predecessor 0x80 — but the key 0x50 belongs to 0x60, of which
