@@ -947,16 +947,24 @@ BOOST_AUTO_TEST_CASE(node_without_a_known_predecessor_refuses_forwarded_requests
   BOOST_TEST(s.replica.stats().torrents == 0U);
 }
 
-BOOST_AUTO_TEST_CASE(predecessor_crash_promotes_its_range_and_re_replicates) {
-  // S (0x80) replicates P (0x40, range (0x20, 0x40]); P crashes; S's predecessor becomes 0x20.
-  TestNode p(0x40, 0x20, {0x80, 0x90});
-  TestNode s(0x80, 0x40, {0x90, 0xA0});
+/// S (0x80) replicates P (0x40, range (0x20, 0x40]); peer 1 announced at P for 0x30 and P's
+/// delta reached S.
+struct PredecessorAndReplica {
+  TestNode p{0x40, 0x20, {0x80, 0x90}};
+  TestNode s{0x80, 0x40, {0x90, 0xA0}};
   AnnounceResult_ r;
-  p.node.announce(announce_of(hash_at(0x30), 1), kT0, capture(r));
-  p.node.handle_timeout(kT0 + Seconds(1));
-  for (auto& t : p.drain()) {
-    if (t.to.id == s.ring.me.id) s.node.handle_app(kT0 + Seconds(1), p.ring.me, t.payload);
+  PredecessorAndReplica() {
+    p.node.announce(announce_of(hash_at(0x30), 1), kT0, capture(r));
+    p.node.handle_timeout(kT0 + Seconds(1));
+    for (auto& t : p.drain()) {
+      if (t.to.id == s.ring.me.id) s.node.handle_app(kT0 + Seconds(1), p.ring.me, t.payload);
+    }
   }
+};
+
+// P crashes; S's predecessor becomes 0x20.
+BOOST_FIXTURE_TEST_CASE(predecessor_crash_promotes_its_range_and_re_replicates,
+                        PredecessorAndReplica) {
   BOOST_REQUIRE(s.replica.scrape(hash_at(0x30), kT0 + Seconds(1)).incomplete == 1U);
   s.drain();
 
@@ -996,15 +1004,8 @@ BOOST_AUTO_TEST_CASE(predecessor_crash_promotes_its_range_and_re_replicates) {
 // Once its range is settled S stops looking into its replica store for its own keys; the
 // ring moving under it (P crashed, S not told yet) must not hide P's replicated swarm from an
 // announce S answers as the new owner.
-BOOST_AUTO_TEST_CASE(announce_right_after_an_untold_range_change_still_sees_the_replica) {
-  TestNode p(0x40, 0x20, {0x80, 0x90});
-  TestNode s(0x80, 0x40, {0x90, 0xA0});
-  AnnounceResult_ r;
-  p.node.announce(announce_of(hash_at(0x30), 1), kT0, capture(r));
-  p.node.handle_timeout(kT0 + Seconds(1));
-  for (auto& t : p.drain()) {
-    if (t.to.id == s.ring.me.id) s.node.handle_app(kT0 + Seconds(1), p.ring.me, t.payload);
-  }
+BOOST_FIXTURE_TEST_CASE(announce_right_after_an_untold_range_change_still_sees_the_replica,
+                        PredecessorAndReplica) {
   // S's own announces, after its housekeeping ran: the settled state.
   s.node.announce(announce_of(hash_at(0x70), 2), kT0 + Seconds(1), capture(r = {}));
   s.node.handle_timeout(kT0 + Seconds(3));
