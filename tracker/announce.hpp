@@ -46,11 +46,11 @@ struct PeerInfo {
   PeerId peer_id{};
 };
 
-/// What the swarm knows after applying an announce.
 /// Bytes of one compact peer (BEP 23: IPv4 + port; BEP 7: IPv6 + port), network order.
 inline constexpr std::size_t kCompactPeer4Bytes = 4 + 2;
 inline constexpr std::size_t kCompactPeer6Bytes = 16 + 2;
 
+/// What the swarm knows after applying an announce.
 struct AnnounceResult {
   std::uint32_t complete = 0;    // seeders
   std::uint32_t incomplete = 0;  // leechers
