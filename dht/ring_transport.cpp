@@ -1,7 +1,6 @@
 #include "dht/ring_transport.hpp"
 
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cstring>
 
@@ -14,22 +13,18 @@ RingTransport::RingTransport(event_base* base, Hooks hooks)
     : base_(base), hooks_(std::move(hooks)), buffer_(kDatagramMax + 1, '\0') {}
 
 RingTransport::~RingTransport() {
-  if (read_ev_) event_free(read_ev_);
   if (timer_ev_) event_free(timer_ev_);
-  if (fd_ >= 0) ::close(fd_);
 }
 
 Expected<SocketAddress, std::string> RingTransport::open(const SocketAddress& bind) {
-  auto bound = open_bound_udp_socket(bind, kSocketBufferBytes);
+  auto bound = socket_.open(base_, bind, kSocketBufferBytes, &RingTransport::on_readable, this,
+                            "udp");
   if (!bound) return Unexpected("ring " + bound.error());
-  fd_ = bound->fd;
   int sndbuf = kSocketBufferBytes;
-  (void)::setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
-  read_ev_ = event_new(base_, fd_, EV_READ | EV_PERSIST, &RingTransport::on_readable, this);
+  (void)::setsockopt(socket_.fd(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
   timer_ev_ = evtimer_new(base_, &RingTransport::on_timer, this);
-  if (!read_ev_ || !timer_ev_ || event_add(read_ev_, nullptr) != 0)
-    return Unexpected(std::string("ring: cannot register with the event loop"));
-  return bound->address;
+  if (!timer_ev_) return Unexpected(std::string("ring: cannot register with the event loop"));
+  return *bound;
 }
 
 bool RingTransport::set_secrets(const std::vector<std::string>& secrets) {
@@ -50,8 +45,8 @@ void RingTransport::send(const SocketAddress& to, std::span<const std::uint8_t> 
   }
   sockaddr_storage ss;
   socklen_t len = to_sockaddr(to, ss);
-  if (::sendto(fd_, bytes.data(), bytes.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss),
-               len) < 0)
+  if (::sendto(socket_.fd(), bytes.data(), bytes.size(), MSG_DONTWAIT,
+               reinterpret_cast<sockaddr*>(&ss), len) < 0)
     ++send_failures_;
 }
 
@@ -76,8 +71,8 @@ void RingTransport::on_readable(evutil_socket_t, short, void* arg) noexcept {
     for (int i = 0; i < kReadsPerWakeup; ++i) {
       sockaddr_storage ss;
       socklen_t slen = sizeof ss;
-      ssize_t n = ::recvfrom(self->fd_, self->buffer_.data(), self->buffer_.size(), MSG_DONTWAIT,
-                             reinterpret_cast<sockaddr*>(&ss), &slen);
+      ssize_t n = ::recvfrom(self->socket_.fd(), self->buffer_.data(), self->buffer_.size(),
+                             MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), &slen);
       if (n < 0) return;
       if (static_cast<std::size_t>(n) > kDatagramMax) {
         ++self->oversized_drops_;

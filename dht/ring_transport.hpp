@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/clock.hpp"
+#include "common/event_udp_socket.hpp"
 #include "common/expected.hpp"
 #include "common/net_address.hpp"
 #include "dht/ring_auth.hpp"
@@ -65,8 +66,7 @@ class RingTransport {
 
   event_base* base_;
   Hooks hooks_;
-  int fd_ = -1;
-  event* read_ev_ = nullptr;
+  EventUdpSocket socket_;
   event* timer_ev_ = nullptr;
   TimePoint armed_ = TimePoint::max();
   std::string buffer_;

@@ -1,21 +1,20 @@
 #include "tracker/dht_server.hpp"
 
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cstring>
 
+#include "common/event_udp_socket.hpp"
 #include "common/socket_util.hpp"
 
 namespace ringtracker::tracker {
 
 struct DhtServer::Socket {
   DhtServer* server = nullptr;
-  int fd = -1;
+  EventUdpSocket io;
   bool v6 = false;
-  event* ev = nullptr;
   // A receive batch; a datagram longer than DhtNode accepts arrives truncated (MSG_TRUNC).
   std::array<std::array<char, dht::krpc::kDatagramBytesMax>, kBatch> in{};
   std::array<sockaddr_storage, kBatch> in_addr{};
@@ -25,11 +24,6 @@ struct DhtServer::Socket {
   std::array<sockaddr_storage, kBatch> out_addr{};
   std::array<iovec, kBatch> out_iov{};
   std::array<mmsghdr, kBatch> out_msg{};
-
-  ~Socket() {
-    if (ev) event_free(ev);
-    if (fd >= 0) ::close(fd);
-  }
 };
 
 DhtServer::DhtServer(event_base* base, RequestHandler& handler, dht::DhtNodeConfig config)
@@ -50,12 +44,9 @@ Expected<SocketAddress, std::string> DhtServer::listen(const SocketAddress& addr
   auto s = std::make_unique<Socket>();
   s->server = this;
   s->v6 = addr.ip.is_v6();
-  auto bound = open_bound_udp_socket(addr, receive_buffer_bytes);
+  auto bound =
+      s->io.open(base_, addr, receive_buffer_bytes, &DhtServer::on_readable, s.get(), "dht");
   if (!bound) return Unexpected(bound.error());
-  s->fd = bound->fd;
-  s->ev = event_new(base_, s->fd, EV_READ | EV_PERSIST, &DhtServer::on_readable, s.get());
-  if (!s->ev || event_add(s->ev, nullptr) != 0)
-    return Unexpected("dht " + addr.to_string() + ": cannot register with the event loop");
   if (!timer_) {
     timer_ = event_new(base_, -1, 0, &DhtServer::on_timer, this);
     if (!timer_) return Unexpected("dht " + addr.to_string() + ": cannot create its timer");
@@ -65,7 +56,7 @@ Expected<SocketAddress, std::string> DhtServer::listen(const SocketAddress& addr
       return Unexpected("dht " + addr.to_string() + ": cannot arm its timer");
   }
   sockets_.push_back(std::move(s));
-  return bound->address;
+  return *bound;
 }
 
 void DhtServer::on_readable(evutil_socket_t, short, void* arg) noexcept {
@@ -99,7 +90,7 @@ void DhtServer::drain(Socket& s) {
   for (unsigned round = 0; round < kBatchesPerWakeup; ++round) {
     for (unsigned i = 0; i < kBatch; ++i)
       point_receive(s.in_msg[i], s.in_addr[i], s.in_iov[i], s.in[i].data(), s.in[i].size());
-    const int n = ::recvmmsg(s.fd, s.in_msg.data(), kBatch, MSG_DONTWAIT, nullptr);
+    const int n = ::recvmmsg(s.io.fd(), s.in_msg.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) break;  // EAGAIN or a transient error: wait for the next readiness
     datagrams_received_ += static_cast<std::uint64_t>(n);
     const TimePoint now = Clock::now();
@@ -179,11 +170,11 @@ void DhtServer::flush() {
       point_msg(s.out_msg[count], s.out_addr[count], to_sockaddr(t.to, s.out_addr[count]),
                 s.out_iov[count]);
       if (++count == kBatch) {
-        send_failures_ += send_all(s.fd, s.out_msg.data(), count);
+        send_failures_ += send_all(s.io.fd(), s.out_msg.data(), count);
         count = 0;
       }
     }
-    if (count != 0) send_failures_ += send_all(s.fd, s.out_msg.data(), count);
+    if (count != 0) send_failures_ += send_all(s.io.fd(), s.out_msg.data(), count);
   }
   // Datagrams of a family no socket serves (a contact learned from a "nodes6" list while only
   // IPv4 is served, say) are dropped and counted.

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -12,15 +11,15 @@
 #include <variant>
 
 #include "tracker/udp_codec.hpp"
+#include "common/event_udp_socket.hpp"
 #include "common/socket_util.hpp"
 
 namespace ringtracker::tracker {
 
 struct UdpServer::Socket {
   UdpServer* server = nullptr;
-  int fd = -1;
+  EventUdpSocket io;
   bool v6 = false;
-  event* ev = nullptr;
   // Receive and send batches live with the socket: no allocation per datagram.
   std::array<std::array<std::uint8_t, 2048>, kBatch> in{};
   std::array<std::array<std::uint8_t, udp::kDatagramMax>, kBatch> out{};
@@ -41,8 +40,6 @@ struct UdpServer::Socket {
 
   ~Socket() {
     if (late_ev) event_free(late_ev);
-    if (ev) event_free(ev);
-    if (fd >= 0) ::close(fd);
   }
 };
 
@@ -57,17 +54,14 @@ Expected<SocketAddress, std::string> UdpServer::listen(const SocketAddress& addr
   auto s = std::make_unique<Socket>();
   s->server = this;
   s->v6 = addr.ip.is_v6();
-  auto bound = open_bound_udp_socket(addr, receive_buffer_bytes);
+  auto bound =
+      s->io.open(base_, addr, receive_buffer_bytes, &UdpServer::on_readable, s.get(), "udp");
   if (!bound) return Unexpected(bound.error());
-  s->fd = bound->fd;
-  s->ev = event_new(base_, s->fd, EV_READ | EV_PERSIST, &UdpServer::on_readable, s.get());
-  if (!s->ev || event_add(s->ev, nullptr) != 0)
-    return Unexpected("udp " + addr.to_string() + ": cannot register with the event loop");
   s->late_ev = event_new(base_, -1, 0, &UdpServer::on_late_flush, s.get());
   if (!s->late_ev)
     return Unexpected("udp " + addr.to_string() + ": cannot register with the event loop");
   sockets_.push_back(std::move(s));
-  return bound->address;
+  return *bound;
 }
 
 void UdpServer::on_readable(evutil_socket_t, short, void* arg) noexcept {
@@ -84,7 +78,7 @@ void UdpServer::drain(Socket& s) {
   for (unsigned round = 0; round < kBatchesPerWakeup; ++round) {
     for (unsigned i = 0; i < kBatch; ++i)
       point_receive(s.in_msg[i], s.in_addr[i], s.in_iov[i], s.in[i].data(), s.in[i].size());
-    int n = ::recvmmsg(s.fd, s.in_msg.data(), kBatch, MSG_DONTWAIT, nullptr);
+    int n = ::recvmmsg(s.io.fd(), s.in_msg.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN or a transient error: wait for the next readiness
     counters_.inc(Counter::udp_packets_received, static_cast<std::uint64_t>(n));
 
@@ -207,7 +201,7 @@ void UdpServer::flush_late(Socket& s) {
 
 void UdpServer::send_batch(Socket& s, mmsghdr* msgs, unsigned count) {
   // A full send buffer drops the rest of this batch; clients retry (BEP 15 timeouts).
-  if (const unsigned dropped = send_all(s.fd, msgs, count); dropped != 0)
+  if (const unsigned dropped = send_all(s.io.fd(), msgs, count); dropped != 0)
     counters_.inc(Counter::udp_send_failures, dropped);
 }
 
