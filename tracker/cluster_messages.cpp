@@ -716,9 +716,21 @@ Expected<bool, ClusterMessageError> ReplicateReader::next(SwarmDelta& out) {
   return true;
 }
 
+// The announce replies are written after the message's head and their count (patched by
+// finish()), so that the usual message, announces only, leaves without being copied again.
+void ReplyBatchWriter::start() {
+  if (!message_.empty()) return;
+  append_fields(message_, kHeaderBytes + 2, [&](Put& p) {
+    p.u8(kClusterFormatVersion);
+    p.u8(static_cast<std::uint8_t>(Kind::reply));
+    p.u16(0);
+  });
+}
+
 void ReplyBatchWriter::add(const AnnounceReply& r) {
   RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
-  encode_item(announces_, r);
+  start();
+  encode_item(message_, r);
   ++announces_count_;
 }
 
@@ -729,20 +741,22 @@ void ReplyBatchWriter::add(const ScrapeReply& r) {
 }
 
 std::size_t ReplyBatchWriter::bytes() const {
-  return kHeaderBytes + 2 + announces_.size() + 2 + scrapes_.size();
+  return std::max(message_.size(), kHeaderBytes + 2) + 2 + scrapes_.size();
 }
 
 void ReplyBatchWriter::finish(std::string& out) {
-  out.reserve(out.size() + bytes());
-  append_fields(out, kHeaderBytes, [&](Put& p) {
-    p.u8(kClusterFormatVersion);
-    p.u8(static_cast<std::uint8_t>(Kind::reply));
-  });
-  put_count(out, announces_count_, ClusterLimits::kBatchItemsMax);
-  out += announces_;
-  put_count(out, scrapes_count_, ClusterLimits::kBatchItemsMax);
-  out += scrapes_;
-  announces_.clear();
+  start();
+  RT_ASSERT(announces_count_ <= ClusterLimits::kBatchItemsMax);
+  Put(message_.data() + kHeaderBytes, message_.data() + kHeaderBytes + 2)
+      .u16(static_cast<std::uint16_t>(announces_count_));
+  put_count(message_, scrapes_count_, ClusterLimits::kBatchItemsMax);
+  message_ += scrapes_;
+  if (out.empty()) {
+    out.swap(message_);
+  } else {
+    out += message_;
+  }
+  message_.clear();
   scrapes_.clear();
   announces_count_ = 0;
   scrapes_count_ = 0;

@@ -217,7 +217,8 @@ class ReplyBatchWriter {
   void finish(std::string& out);
 
  private:
-  std::string announces_;
+  void start();
+  std::string message_;  // head, announce count, announce replies
   std::string scrapes_;
   std::size_t announces_count_ = 0;
   std::size_t scrapes_count_ = 0;
