@@ -55,11 +55,11 @@ struct AnnounceResult {
   std::uint32_t complete = 0;    // seeders
   std::uint32_t incomplete = 0;  // leechers
   std::uint32_t downloaded = 0;  // completed events counted
-  std::vector<PeerInfo> peers;   // both families mixed; codecs split them
-  /// More peers, already in compact form and without peer ids: kCompactPeer4Bytes each in
-  /// `compact4`, kCompactPeer6Bytes each in `compact6`. A store fills `peers`; a ring node that
-  /// got the answer from the owner keeps the owner's bytes here instead of rebuilding them peer
-  /// by peer. Codecs hand out both (for_each_peer, peer_count).
+  std::vector<PeerInfo> peers;   // peers with an id, both families mixed; codecs split them
+  /// Peers without an id, already in compact form: kCompactPeer4Bytes each in `compact4`,
+  /// kCompactPeer6Bytes each in `compact6`. The memory store writes its answer here (it keeps
+  /// no ids), and a ring node that got the answer from the owner keeps the owner's bytes as they
+  /// came. Codecs hand out both (for_each_peer, peer_count).
   std::string compact4;
   std::string compact6;
 };

@@ -195,10 +195,9 @@ void encode_item(std::string& out, const AnnounceReply& a) {
   if (!put_reply_head(out, a.txid, a.status, a.failure)) return;
   const auto& res = a.response.result;
   constexpr std::size_t kCountMax = std::numeric_limits<std::uint16_t>::max();
-  // Peers without an id go compact, by family (most answers: a copy at the other end); the
-  // rare ones with an id follow with flags. The IPv4 ones are written in the first pass over
-  // the list, which counts the others; a list of IPv4 peers without ids (a store's usual
-  // answer) takes one pass.
+  // Peers without an id go compact, by family (the memory store's answer is compact already:
+  // a copy at both ends); the rare ones with an id follow with flags. Id-less peers in `peers`
+  // are written in one pass that also counts the others.
   std::size_t n6 = res.compact6.size() / kCompactPeer6Bytes;
   std::size_t with_id = 0;
   append_fields(out, encoded_bytes_max(a) - kReplyStatusBytes, [&](Put& p) {

@@ -511,7 +511,7 @@ Expected<AnnounceResult, StoreError> MemorySwarmStore::announce(const AnnounceRe
 
   AnnounceResult r = counts_of(s);
   const std::size_t want = wanted(req);
-  if (want > 0) select_peers(s, req, self, want, r.peers);
+  if (want > 0) select_peers(s, req, self, want, r);
   return r;
 }
 
@@ -541,13 +541,13 @@ AnnounceResult MemorySwarmStore::lookup(const AnnounceRequest& req, std::uint32_
   }
   AnnounceResult r = counts_of(s);
   const std::size_t want = wanted(req);
-  if (want > 0) select_peers(s, req, self, want, r.peers);
+  if (want > 0) select_peers(s, req, self, want, r);
   return r;
 }
 
 void MemorySwarmStore::select_peers(const Swarm& s, const AnnounceRequest& req,
                                     const SelfPosition& self, std::size_t want,
-                                    std::vector<PeerInfo>& out) {
+                                    AnnounceResult& out) {
   const bool seeder = req.left == 0;
   const auto families = static_cast<std::uint8_t>(req.families);
   const bool want_v4 = (families & static_cast<std::uint8_t>(PeerFamilies::v4)) != 0;
@@ -563,20 +563,52 @@ void MemorySwarmStore::select_peers(const Swarm& s, const AnnounceRequest& req,
   const std::uint32_t total = c4 + c6;
   const std::uint32_t k = static_cast<std::uint32_t>(std::min<std::size_t>(want, total));
   if (k == 0) return;
-  out.reserve(k);
+  // A window of k candidates from a random start, wrapping: the v4 part, then the v6 part.
   const std::uint32_t start =
       k == total ? 0 : static_cast<std::uint32_t>(next_random() % total);
-  for (std::uint32_t j = 0; j < k; ++j) {
-    std::uint32_t v = start + j;
-    if (v >= total) v -= total;
-    if (v < c4) {
+  const std::uint32_t end = start + k;  // exclusive, may pass total (then wraps to 0)
+  auto overlap = [](std::uint32_t a, std::uint32_t b, std::uint32_t lo, std::uint32_t hi) {
+    return std::min(b, hi) > std::max(a, lo) ? std::min(b, hi) - std::max(a, lo) : 0U;
+  };
+  const std::uint32_t k4 = overlap(start, end, 0, c4) + overlap(start, end, total, total + c4);
+  const std::uint32_t k6 = k - k4;
+  // Written in place: the records are in the store's order, so each family's bytes come from
+  // one or two runs of its array (the wrap, and the asker's own record, split a run).
+  auto write4 = [&](char* o, std::uint32_t from, std::uint32_t count) {
+    for (std::uint32_t j = 0; j < count; ++j, o += kCompactPeer4Bytes) {
+      std::uint32_t v = from + j;
       if (v >= skip4) ++v;
-      out.push_back(PeerInfo{s.v4[v].address(), PeerId{}});
-    } else {
-      v -= c4;
-      if (v >= skip6) ++v;
-      out.push_back(PeerInfo{(*s.v6)[v].address(), PeerId{}});
+      const V4Peer& p = s.v4[v];
+      o[0] = static_cast<char>(p.ip >> 24);
+      o[1] = static_cast<char>(p.ip >> 16);
+      o[2] = static_cast<char>(p.ip >> 8);
+      o[3] = static_cast<char>(p.ip);
+      o[4] = static_cast<char>(p.port >> 8);
+      o[5] = static_cast<char>(p.port);
     }
+    return o;
+  };
+  auto write6 = [&](char* o, std::uint32_t from, std::uint32_t count) {
+    for (std::uint32_t j = 0; j < count; ++j, o += kCompactPeer6Bytes) {
+      std::uint32_t v = from + j;
+      if (v >= skip6) ++v;
+      std::memcpy(o, (*s.v6)[v].addr.data(), kCompactPeer6Bytes);
+    }
+    return o;
+  };
+  if (k4 > 0) {
+    out.compact4.resize(std::size_t{k4} * kCompactPeer4Bytes);
+    char* o = out.compact4.data();
+    // In window order: [start, c4) then, after a wrap, [0, end - total).
+    if (start < c4) o = write4(o, start, std::min(end, c4) - start);
+    if (end > total) write4(o, 0, std::min(end - total, c4));
+  }
+  if (k6 > 0) {
+    out.compact6.resize(std::size_t{k6} * kCompactPeer6Bytes);
+    char* o = out.compact6.data();
+    const std::uint32_t a = std::max(start, c4);
+    if (a < std::min(end, total)) o = write6(o, a - c4, std::min(end, total) - a);
+    if (end > total + c4) write6(o, 0, end - total - c4);
   }
 }
 

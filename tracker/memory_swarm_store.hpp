@@ -105,8 +105,9 @@ class MemorySwarmStore final : public SwarmStore {
   std::size_t wanted(const AnnounceRequest& req) const;
   /// announce() for a lookup_only request; `index` is the swarm's or kNone.
   AnnounceResult lookup(const AnnounceRequest& req, std::uint32_t index, std::uint32_t tick);
+  /// Up to `want` peers for the asker, written compact into out.compact4 / out.compact6.
   void select_peers(const Swarm& s, const AnnounceRequest& req, const SelfPosition& self,
-                    std::size_t want, std::vector<PeerInfo>& out);
+                    std::size_t want, AnnounceResult& out);
   std::uint64_t next_random();
   AnnounceResult counts_of(const Swarm& s) const;
 

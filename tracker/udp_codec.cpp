@@ -173,7 +173,7 @@ std::size_t write_announce(std::uint32_t transaction_id, const AnnounceResponse&
     p = store_be(p, peer.address.port);
     ++n;
   }
-  // Peers that came compact from a ring owner are already in BEP 15's form.
+  // Compact peers (the store's answer, or a ring owner's bytes) are already in BEP 15's form.
   const std::string& compact = ipv6 ? r.result.compact6 : r.result.compact4;
   const std::size_t each = ipv6 ? kCompactPeer6Bytes : kCompactPeer4Bytes;
   const std::size_t more = std::min(compact.size() / each, max - n);
