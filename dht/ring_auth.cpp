@@ -1,9 +1,7 @@
 #include "dht/ring_auth.hpp"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
-#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include <cstring>
@@ -16,17 +14,26 @@ namespace {
 /// Separates the ring key from other uses of the same cluster secret (connection ids). v2:
 /// the GMAC format; v1 keys (HMAC-SHA256 tags) are never accepted by v2 nodes and vice versa.
 constexpr std::string_view kRingKeyLabel = "ringtracker ring message key v2";
-
-struct MacFree {
-  void operator()(EVP_MAC* m) const { EVP_MAC_free(m); }
-};
+constexpr std::size_t kBlockBytes = 16;
 
 }  // namespace
 
+RingAuth::Key::~Key() {
+  if (gcm) CRYPTO_gcm128_release(gcm);
+  if (aes) EVP_CIPHER_CTX_free(aes);
+}
+
+void RingAuth::aes_block(const unsigned char in[16], unsigned char out[16], const void* key) {
+  // GCM128 hands back the pointer it was given: a Key owned by a RingAuth, never const.
+  auto* k = static_cast<Key*>(const_cast<void*>(key));
+  int len = 0;
+  if (EVP_EncryptUpdate(k->aes, out, &len, in, static_cast<int>(kBlockBytes)) != 1 ||
+      len != static_cast<int>(kBlockBytes))
+    k->aes_failed = true;
+}
+
 std::optional<RingAuth> RingAuth::make(const std::vector<std::string>& secrets) {
   if (secrets.empty()) return std::nullopt;
-  std::unique_ptr<EVP_MAC, MacFree> mac(EVP_MAC_fetch(nullptr, "GMAC", nullptr));
-  if (!mac) return std::nullopt;
   RingAuth auth;
   for (const auto& secret : secrets) {
     std::array<std::uint8_t, 32> key{};
@@ -36,32 +43,27 @@ std::optional<RingAuth> RingAuth::make(const std::vector<std::string>& secrets) 
               key.data(), &len) ||
         len != key.size())
       return std::nullopt;
-    CtxPtr ctx(EVP_MAC_CTX_new(mac.get()));
-    char cipher[] = "AES-256-GCM";
-    std::uint8_t nonce[kNonceBytes] = {};
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_IV, nonce, sizeof nonce),
-        OSSL_PARAM_construct_end()};
-    const bool ok = ctx && EVP_MAC_init(ctx.get(), key.data(), key.size(), params) == 1;
+    auto k = std::make_unique<Key>();
+    k->aes = EVP_CIPHER_CTX_new();
+    bool ok = k->aes != nullptr &&
+              EVP_EncryptInit_ex(k->aes, EVP_aes_256_ecb(), nullptr, key.data(), nullptr) == 1 &&
+              EVP_CIPHER_CTX_set_padding(k->aes, 0) == 1;
     OPENSSL_cleanse(key.data(), key.size());
-    if (!ok) return std::nullopt;
-    auth.keys_.push_back(std::move(ctx));
+    if (ok) k->gcm = CRYPTO_gcm128_new(k.get(), &RingAuth::aes_block);
+    if (!ok || !k->gcm || k->aes_failed) return std::nullopt;
+    auth.keys_.push_back(std::move(k));
   }
   return auth;
 }
 
-bool RingAuth::tag(EVP_MAC_CTX* ctx, const std::uint8_t* nonce,
-                   std::span<const std::uint8_t> body, std::uint8_t out[kTagBytes]) {
-  // Re-initialised with a new nonce only: the AES key schedule and GHASH tables stay.
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_IV, const_cast<std::uint8_t*>(nonce),
-                                        kNonceBytes),
-      OSSL_PARAM_construct_end()};
-  std::size_t len = 0;
-  return EVP_MAC_init(ctx, nullptr, 0, params) == 1 &&
-         EVP_MAC_update(ctx, body.data(), body.size()) == 1 &&
-         EVP_MAC_final(ctx, out, &len, kTagBytes) == 1 && len == kTagBytes;
+bool RingAuth::tag(Key& key, const std::uint8_t* nonce, std::span<const std::uint8_t> body,
+                   std::uint8_t out[kTagBytes]) {
+  // GMAC: GCM with the body as associated data and nothing to encrypt.
+  key.aes_failed = false;
+  CRYPTO_gcm128_setiv(key.gcm, nonce, kNonceBytes);
+  if (CRYPTO_gcm128_aad(key.gcm, body.data(), body.size()) != 0) return false;
+  CRYPTO_gcm128_tag(key.gcm, out, kTagBytes);
+  return !key.aes_failed;
 }
 
 bool RingAuth::next_nonce(std::uint8_t out[kNonceBytes]) {
@@ -81,7 +83,7 @@ bool RingAuth::next_nonce(std::uint8_t out[kNonceBytes]) {
 
 bool RingAuth::sign(std::span<const std::uint8_t> body, std::string& out) {
   std::uint8_t trailer[kOverheadBytes];
-  if (!next_nonce(trailer) || !tag(keys_.front().get(), trailer, body, trailer + kNonceBytes))
+  if (!next_nonce(trailer) || !tag(*keys_.front(), trailer, body, trailer + kNonceBytes))
     return false;
   out.append(reinterpret_cast<const char*>(trailer), sizeof trailer);
   return true;
@@ -95,7 +97,7 @@ std::optional<std::span<const std::uint8_t>> RingAuth::verify(
   const std::uint8_t* expected = nonce + kNonceBytes;
   std::uint8_t t[kTagBytes];
   for (const auto& key : keys_) {
-    if (tag(key.get(), nonce, body, t) && CRYPTO_memcmp(t, expected, kTagBytes) == 0) return body;
+    if (tag(*key, nonce, body, t) && CRYPTO_memcmp(t, expected, kTagBytes) == 0) return body;
   }
   return std::nullopt;
 }
