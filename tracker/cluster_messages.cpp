@@ -21,6 +21,7 @@ enum class Kind : std::uint8_t {
   pull_request = 4,
   transfer_done = 5,
   transfer_ack = 6,
+  bundle = 7,
 };
 
 constexpr std::uint8_t kFlagV6 = 1;
@@ -617,8 +618,47 @@ Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string
       return decode_as<TransferDone>(r);
     case Kind::transfer_ack:
       return decode_as<TransferAck>(r);
+    case Kind::bundle:
+      break;  // not one message: split_bundle()
   }
   return Unexpected(Err::unknown_kind);
+}
+
+void append_to_bundle(std::string& bundle, std::string_view message) {
+  RT_ASSERT(!message.empty() && !is_bundle(message));
+  if (bundle.empty()) {
+    bundle.push_back(static_cast<char>(kClusterFormatVersion));
+    bundle.push_back(static_cast<char>(Kind::bundle));
+  }
+  RT_ASSERT(bundle.size() + kBundleEntryOverheadBytes + message.size() <= kBundleBytesMax);
+  bundle.push_back(static_cast<char>(message.size() >> 8));
+  bundle.push_back(static_cast<char>(message.size() & 0xff));
+  bundle.append(message);
+}
+
+bool is_bundle(std::string_view bytes) {
+  return bytes.size() >= kBundleHeadBytes &&
+         static_cast<std::uint8_t>(bytes[0]) == kClusterFormatVersion &&
+         static_cast<std::uint8_t>(bytes[1]) == static_cast<std::uint8_t>(Kind::bundle);
+}
+
+Expected<void, ClusterMessageError> split_bundle(std::string_view bytes,
+                                                 std::vector<std::string_view>& out) {
+  out.clear();
+  if (bytes.size() > kBundleBytesMax) return Unexpected(Err::too_large);
+  if (!is_bundle(bytes)) return Unexpected(Err::bad_field);
+  Reader r(bytes.substr(kBundleHeadBytes));
+  while (r.left() > 0) {
+    if (!r.has(kBundleEntryOverheadBytes)) return Unexpected(Err::truncated);
+    const std::size_t n = r.u16();
+    if (n == 0) return Unexpected(Err::bad_field);
+    if (!r.has(n)) return Unexpected(Err::truncated);
+    const std::string_view m = r.string(n);
+    if (is_bundle(m)) return Unexpected(Err::bad_field);
+    out.push_back(m);
+  }
+  if (out.empty()) return Unexpected(Err::truncated);
+  return {};
 }
 
 void encode_cluster_message(const ClusterMessage& m, std::string& out) {

@@ -48,7 +48,8 @@ namespace ringtracker::tracker {
 
 /// The first byte of every message: the messages of another format version are malformed here.
 /// 2: announce replies carry peers without an id in compact form, by family.
-inline constexpr std::uint8_t kClusterFormatVersion = 2;
+/// 3: bundles (several messages for one node in one payload).
+inline constexpr std::uint8_t kClusterFormatVersion = 3;
 
 /// Bounds of one cluster message. Each is a reason, not a tuning knob.
 struct ClusterLimits {
@@ -180,6 +181,21 @@ Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string
 /// Appends the encoding of `m` to `out`. Lists must respect ClusterLimits (programmer error
 /// otherwise); the caller keeps the total under kPayloadBytesMax with the size helpers below.
 void encode_cluster_message(const ClusterMessage& m, std::string& out);
+
+/// Several cluster messages for one node in one payload (one datagram instead of several):
+/// head, then each message as a 16-bit length and its bytes. Only small messages travel
+/// together (kBundleBytesMax: the replication chunks' size, for the same fragment-loss bound).
+inline constexpr std::size_t kBundleBytesMax = ClusterLimits::kReplicateChunkBytes;
+inline constexpr std::size_t kBundleHeadBytes = 2;
+inline constexpr std::size_t kBundleEntryOverheadBytes = 2;
+/// Appends `message` (an encoded cluster message, never a bundle) to `bundle`, writing the
+/// head first when `bundle` is empty. The caller keeps the total under kBundleBytesMax.
+void append_to_bundle(std::string& bundle, std::string_view message);
+bool is_bundle(std::string_view bytes);
+/// The messages of a bundle, in order; an error for a malformed bundle (a bundle inside, an
+/// empty or cut entry, too many bytes). `out` is cleared first.
+Expected<void, ClusterMessageError> split_bundle(std::string_view bytes,
+                                                 std::vector<std::string_view>& out);
 
 /// Reads a replicate message swarm by swarm, so that a replica merges each as it is read
 /// instead of decoding a list of them all first. Checks what decode_cluster_message checks;

@@ -22,6 +22,7 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
   X(announces_forwarded) /* sent to a remote owner */                                          \
   X(scrapes_forwarded)   /* info-hashes sent to a remote owner */                              \
   X(forward_messages)    /* forward batches sent */                                            \
+  X(bundled_messages)    /* payloads that shared a datagram with others for the same node */   \
   X(answered_remote)     /* forwarded requests answered by their owner */                      \
   X(remote_failures)     /* forwarded requests the owner refused (failure reason) */           \
   X(timeouts)            /* requests failed at their deadline */                               \
@@ -884,6 +885,21 @@ void ClusterNode::handle_ring_event(TimePoint now, const dht::RingEvent& event) 
 
 void ClusterNode::handle_app(TimePoint now, const dht::NodeRef& from, std::string_view payload) {
   last_now_ = now;
+  if (is_bundle(payload)) {
+    // Parts are views into `payload`, which outlives this call; handling a part never
+    // receives another payload, so the scratch list is not reused under our feet.
+    if (!split_bundle(payload, bundle_parts_)) {
+      ++counters_->malformed;
+      return;
+    }
+    for (const std::string_view part : bundle_parts_) handle_message(now, from, part);
+    return;
+  }
+  handle_message(now, from, payload);
+}
+
+void ClusterNode::handle_message(TimePoint now, const dht::NodeRef& from,
+                                 std::string_view payload) {
   // Replication, the bulk of the traffic, is merged swarm by swarm as it is read.
   if (auto rep = ReplicateReader::open(payload)) {
     on_replicate(now, from, *rep);
@@ -1532,6 +1548,9 @@ void ClusterNode::send_payload(const dht::NodeRef& to, std::string payload) {
 namespace {
 /// A lingering batch with this many items goes at once: waiting would add latency for little.
 constexpr std::size_t kLingerItemsEnough = 32;
+/// Outbox entries looked at for payloads to bundle with the first: bounds the work per
+/// datagram when a transfer has queued many chunks.
+constexpr std::size_t kBundleScanMax = 16;
 }  // namespace
 
 bool ClusterNode::batch_due(TimePoint opened, std::size_t items) const {
@@ -1558,6 +1577,30 @@ std::optional<AppTransmit> ClusterNode::poll_app() {
   if (outbox_.empty()) return std::nullopt;
   AppTransmit t = std::move(outbox_.front());
   outbox_.pop_front();
+  // Small payloads for the same node leave together (a forward batch and the replies to that
+  // node's forwards, an ack...): one datagram, one wake-up, one tag. Order per node is kept.
+  auto fits = [](std::size_t bundle, std::size_t more) {
+    return bundle + kBundleEntryOverheadBytes + more <= kBundleBytesMax;
+  };
+  std::size_t bytes = kBundleHeadBytes + kBundleEntryOverheadBytes + t.payload.size();
+  std::string bundle;
+  std::size_t scanned = 0;
+  for (auto it = outbox_.begin(); it != outbox_.end() && scanned < kBundleScanMax; ++scanned) {
+    if (!same_node(it->to, t.to) || !fits(bytes, it->payload.size())) {
+      ++it;
+      continue;
+    }
+    if (bundle.empty()) {
+      bundle.reserve(kBundleBytesMax);
+      append_to_bundle(bundle, t.payload);
+      ++counters_->bundled_messages;
+    }
+    append_to_bundle(bundle, it->payload);
+    bytes += kBundleEntryOverheadBytes + it->payload.size();
+    ++counters_->bundled_messages;
+    it = outbox_.erase(it);
+  }
+  if (!bundle.empty()) t.payload = std::move(bundle);
   return t;
 }
 

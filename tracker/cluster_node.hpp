@@ -422,6 +422,8 @@ class ClusterNode final : public RequestHandler {
   void send(const dht::NodeRef& to, const ClusterMessage& m);
   void send_payload(const dht::NodeRef& to, std::string payload);
   /// Sends the open batches that are due (all of them without a linger).
+  /// One cluster message (handle_app splits bundles into them).
+  void handle_message(TimePoint now, const dht::NodeRef& from, std::string_view payload);
   void flush_open();
   bool batch_due(TimePoint opened, std::size_t items) const;
   bool outbox_has_room() const { return outbox_.size() < config_.outbox_max / 2; }
@@ -463,6 +465,7 @@ class ClusterNode final : public RequestHandler {
 
   // Outgoing.
   std::vector<OpenForward> open_forwards_;
+  std::vector<std::string_view> bundle_parts_;  // scratch of handle_app
   std::vector<OpenReply> open_replies_;
   std::deque<AppTransmit> outbox_;
 

@@ -760,3 +760,83 @@ BOOST_DATA_TEST_CASE(hostile_input_is_an_error_not_a_crash, bdata::make(hostile_
   // a count trusted before its bytes were seen would reserve far more.
   BOOST_TEST(allocated <= 32 * h.bytes.size() + 256);
 }
+
+// ---- bundles: several messages for one node in one datagram ----------------------------------
+
+BOOST_AUTO_TEST_CASE(bundle_carries_its_messages_in_order_and_each_decodes) {
+  dht::Prng rng(41);
+  for (int round = 0; round < 200; ++round) {
+    std::string bundle;
+    std::vector<std::string> sent;
+    // Small messages of every kind until the next would not fit.
+    for (;;) {
+      std::string m;
+      encode_cluster_message(random_message(rng, rng.below(6)), m);
+      if (kBundleHeadBytes + bundle.size() + kBundleEntryOverheadBytes + m.size() >
+          kBundleBytesMax)
+        break;
+      append_to_bundle(bundle, m);
+      sent.push_back(std::move(m));
+    }
+    if (sent.empty()) continue;
+    BOOST_REQUIRE(is_bundle(bundle));
+    BOOST_TEST(bundle.size() <= kBundleBytesMax);
+    // A bundle is not one message: the message decoder refuses it rather than misreading it.
+    BOOST_TEST(!decode_cluster_message(bundle).has_value());
+    std::vector<std::string_view> parts;
+    BOOST_REQUIRE(split_bundle(bundle, parts).has_value());
+    BOOST_REQUIRE_EQUAL(parts.size(), sent.size());
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      BOOST_TEST((parts[i] == sent[i]));
+      BOOST_TEST(!is_bundle(parts[i]));
+      BOOST_TEST(decode_cluster_message(parts[i]).has_value());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(malformed_bundles_are_errors) {
+  std::string ack;
+  encode_cluster_message(TransferAck{5}, ack);
+  std::string good;
+  append_to_bundle(good, ack);
+  append_to_bundle(good, ack);
+  std::vector<std::string_view> parts;
+  BOOST_REQUIRE(split_bundle(good, parts).has_value());
+  BOOST_TEST(parts.size() == 2U);
+  const std::string head = good.substr(0, kBundleHeadBytes);
+  auto error_of = [&](const std::string& bytes) {
+    auto r = split_bundle(bytes, parts);
+    BOOST_REQUIRE(!r.has_value());
+    return r.error();
+  };
+  using E = ClusterMessageError;
+  BOOST_TEST(error_of(head) == E::truncated);                           // no message at all
+  BOOST_TEST(error_of(head + std::string("\0", 1)) == E::truncated);    // half a length
+  BOOST_TEST(error_of(head + std::string("\0\0", 2)) == E::bad_field);  // empty entry
+  BOOST_TEST(error_of(good.substr(0, good.size() - 1)) == E::truncated);  // cut last message
+  BOOST_TEST(error_of(ack) == E::bad_field);                            // not a bundle
+  std::string nested = head;
+  nested += static_cast<char>(good.size() >> 8);
+  nested += static_cast<char>(good.size() & 0xff);
+  nested += good;
+  BOOST_TEST(error_of(nested) == E::bad_field);  // a bundle inside a bundle
+  std::string big = head;
+  while (big.size() <= kBundleBytesMax) big += std::string("\0\x06", 2) + ack;
+  BOOST_TEST(error_of(big) == E::too_large);
+  // A truncation is an error, or (cut between two entries) the messages before the cut; every
+  // byte flip is an error or a bundle whose parts the message decoder then judges.
+  for (std::size_t n = 0; n < good.size(); ++n) {
+    const std::string cut = good.substr(0, n);
+    if (!split_bundle(cut, parts)) continue;
+    BOOST_TEST(n == kBundleHeadBytes + kBundleEntryOverheadBytes + ack.size(), n);
+    BOOST_TEST((parts.size() == 1U && parts[0] == ack));
+  }
+  dht::Prng rng(43);
+  for (int i = 0; i < 2000; ++i) {
+    std::string b = good;
+    b[rng.below(b.size())] ^= static_cast<char>(1 + rng.below(255));
+    if (split_bundle(b, parts)) {
+      for (auto p : parts) (void)decode_cluster_message(p);
+    }
+  }
+}

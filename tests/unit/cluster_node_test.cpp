@@ -99,9 +99,19 @@ struct TestNode {
     if (!joining) drain();
   }
 
+  /// Every message the node sends now, one per entry: bundles (several messages for one node
+  /// in one datagram, tested on their own) are split, so tests count and read messages.
   std::vector<AppTransmit> drain() {
     std::vector<AppTransmit> out;
-    while (auto t = node.poll_app()) out.push_back(std::move(*t));
+    while (auto t = node.poll_app()) {
+      if (!is_bundle(t->payload)) {
+        out.push_back(std::move(*t));
+        continue;
+      }
+      std::vector<std::string_view> parts;
+      BOOST_REQUIRE(split_bundle(t->payload, parts).has_value());
+      for (auto part : parts) out.push_back(AppTransmit{t->to, std::string(part)});
+    }
     return out;
   }
 };
@@ -652,6 +662,43 @@ BOOST_AUTO_TEST_CASE(two_requests_to_one_owner_travel_in_one_message) {
   auto batch = decode_as<ForwardBatch>(out[0].payload);
   BOOST_TEST(batch.announces.size() == 2U);
   BOOST_TEST(a.node.counter("forward_messages") == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(replies_and_forwards_for_one_node_share_a_datagram) {
+  // A owns (0x40, 0x80], B owns (0x10, 0x30]; each has a request for the other's range.
+  TestNode a(0x80, 0x40, {});
+  TestNode b(0x30, 0x10, {});
+  AnnounceResult_ at_a, at_b;
+  a.node.announce(announce_of(hash_at(0x20), 1), kT0, capture(at_a));
+  a.node.handle_lookup(kT0, lookup_at(a, 0), b.ring.me);
+  auto forward = a.node.poll_app();  // the raw datagram
+  BOOST_REQUIRE(forward.has_value());
+  BOOST_TEST(!is_bundle(forward->payload));
+  BOOST_TEST(!a.node.poll_app().has_value());
+  b.node.announce(announce_of(hash_at(0x50), 2), kT0, capture(at_b));
+  b.node.handle_lookup(kT0, lookup_at(b, 0), a.ring.me);
+  // B answers A's forward in the same pass as it forwards its own request to A.
+  b.node.handle_app(kT0, a.ring.me, forward->payload);
+  auto both = b.node.poll_app();
+  BOOST_REQUIRE(both.has_value());
+  BOOST_TEST(!b.node.poll_app().has_value());  // one datagram
+  BOOST_TEST(is_bundle(both->payload));
+  BOOST_TEST(both->payload.size() <= kBundleBytesMax);
+  BOOST_TEST(b.node.counter("bundled_messages") == 2U);
+  // A takes both from it: its answer, and B's request, which it serves as the owner.
+  a.node.handle_app(kT0, b.ring.me, both->payload);
+  BOOST_REQUIRE(at_a.ok.has_value());
+  BOOST_TEST(at_a.ok->result.incomplete == 1U);
+  BOOST_TEST(a.node.counter("served_for_others") == 1U);
+  BOOST_TEST(a.node.counter("malformed") == 0U);
+  BOOST_TEST(deliver(a, {{0x30, &b}}, kT0) == 1U);
+  BOOST_REQUIRE(at_b.ok.has_value());
+  BOOST_TEST(at_b.ok->result.incomplete == 1U);
+  // A bundle that does not split is dropped whole and counted.
+  std::string broken = both->payload;
+  broken.pop_back();
+  a.node.handle_app(kT0, b.ring.me, broken);
+  BOOST_TEST(a.node.counter("malformed") == 1U);
 }
 
 BOOST_AUTO_TEST_CASE(requests_for_one_key_share_one_lookup) {
