@@ -1578,30 +1578,35 @@ std::optional<AppTransmit> ClusterNode::poll_app() {
   AppTransmit t = std::move(outbox_.front());
   outbox_.pop_front();
   // Small payloads for the same node leave together (a forward batch and the replies to that
-  // node's forwards, an ack...): one datagram, one wake-up, one tag. Order per node is kept.
-  auto fits = [](std::size_t bundle, std::size_t more) {
-    return bundle + kBundleEntryOverheadBytes + more <= kBundleBytesMax;
-  };
-  std::size_t bytes = kBundleHeadBytes + kBundleEntryOverheadBytes + t.payload.size();
+  // node's forwards, an ack...): one datagram, one wake-up, one tag.
+  counters_->bundled_messages += bundle_for_node(t, outbox_, kBundleScanMax);
+  return t;
+}
+
+std::size_t bundle_for_node(AppTransmit& first, std::deque<AppTransmit>& queue,
+                            std::size_t scan_max) {
+  std::size_t bytes = kBundleHeadBytes + kBundleEntryOverheadBytes + first.payload.size();
   std::string bundle;
+  std::size_t messages = 0;
   std::size_t scanned = 0;
-  for (auto it = outbox_.begin(); it != outbox_.end() && scanned < kBundleScanMax; ++scanned) {
-    if (!same_node(it->to, t.to) || !fits(bytes, it->payload.size())) {
+  for (auto it = queue.begin(); it != queue.end() && scanned < scan_max; ++scanned) {
+    if (!same_node(it->to, first.to)) {
       ++it;
       continue;
     }
+    if (bytes + kBundleEntryOverheadBytes + it->payload.size() > kBundleBytesMax) break;
     if (bundle.empty()) {
       bundle.reserve(kBundleBytesMax);
-      append_to_bundle(bundle, t.payload);
-      ++counters_->bundled_messages;
+      append_to_bundle(bundle, first.payload);
+      messages = 1;
     }
     append_to_bundle(bundle, it->payload);
     bytes += kBundleEntryOverheadBytes + it->payload.size();
-    ++counters_->bundled_messages;
-    it = outbox_.erase(it);
+    ++messages;
+    it = queue.erase(it);
   }
-  if (!bundle.empty()) t.payload = std::move(bundle);
-  return t;
+  if (!bundle.empty()) first.payload = std::move(bundle);
+  return messages;
 }
 
 }  // namespace ringtracker::tracker

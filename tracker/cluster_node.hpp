@@ -156,6 +156,13 @@ struct AppTransmit {
   std::string payload;
 };
 
+/// Bundles behind `first` the payloads of `queue` (looked at up to `scan_max` entries) that go
+/// to the same node and fit within kBundleBytesMax, removing them from `queue`; stops at the
+/// first one for that node that does not fit, so that the node gets its messages in order.
+/// Returns how many messages the bundle holds (0: `first` is left as it was).
+std::size_t bundle_for_node(AppTransmit& first, std::deque<AppTransmit>& queue,
+                            std::size_t scan_max);
+
 class ClusterNode final : public RequestHandler {
  public:
   static constexpr std::string_view kTimeoutReason = "tracker ring did not answer in time, retry";

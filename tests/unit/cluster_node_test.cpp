@@ -701,6 +701,53 @@ BOOST_AUTO_TEST_CASE(replies_and_forwards_for_one_node_share_a_datagram) {
   BOOST_TEST(a.node.counter("malformed") == 1U);
 }
 
+BOOST_AUTO_TEST_CASE(bundles_keep_each_nodes_order_and_leave_other_nodes_alone) {
+  auto ack = [](std::uint32_t txid) {
+    std::string m;
+    encode_cluster_message(TransferAck{txid}, m);
+    return m;
+  };
+  auto txids = [](const AppTransmit& t) {
+    std::vector<std::uint32_t> out;
+    std::vector<std::string_view> parts;
+    if (is_bundle(t.payload)) {
+      BOOST_REQUIRE(split_bundle(t.payload, parts).has_value());
+    } else {
+      parts.push_back(t.payload);
+    }
+    for (auto p : parts) {
+      auto m = decode_cluster_message(p);
+      BOOST_REQUIRE(m.has_value());
+      out.push_back(std::get<TransferAck>(*m).txid);
+    }
+    return out;
+  };
+  const dht::NodeRef n = node_at(0x10);
+  const dht::NodeRef other = node_at(0x20);
+  // Messages for another node stay where they are; those for `n` join the first, in order.
+  AppTransmit first{n, ack(1)};
+  std::deque<AppTransmit> q{{other, ack(2)}, {n, ack(3)}, {other, ack(4)}, {n, ack(5)}};
+  BOOST_TEST(bundle_for_node(first, q, 16) == 3U);
+  BOOST_TEST((txids(first) == std::vector<std::uint32_t>{1, 3, 5}));
+  BOOST_REQUIRE(q.size() == 2U);
+  BOOST_TEST((txids(q[0]) == std::vector<std::uint32_t>{2}));
+  BOOST_TEST((txids(q[1]) == std::vector<std::uint32_t>{4}));
+  // A message for `n` that does not fit ends the bundle: nothing behind it may overtake it.
+  std::string big;
+  encode_cluster_message(TransferAck{6}, big);
+  big.resize(kBundleBytesMax - 8, '\0');  // never decoded here: only its size matters
+  AppTransmit lead{n, ack(7)};
+  std::deque<AppTransmit> q2{{n, big}, {n, ack(8)}};
+  BOOST_TEST(bundle_for_node(lead, q2, 16) == 0U);
+  BOOST_TEST((txids(lead) == std::vector<std::uint32_t>{7}));
+  BOOST_TEST(q2.size() == 2U);
+  // Only `scan_max` entries are looked at.
+  AppTransmit head{n, ack(9)};
+  std::deque<AppTransmit> q3{{other, ack(10)}, {other, ack(11)}, {n, ack(12)}};
+  BOOST_TEST(bundle_for_node(head, q3, 2) == 0U);
+  BOOST_TEST(q3.size() == 3U);
+}
+
 BOOST_AUTO_TEST_CASE(requests_for_one_key_share_one_lookup) {
   TestNode a(0x80, 0x40, {});
   AnnounceResult_ r1, r2;
