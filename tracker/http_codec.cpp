@@ -360,8 +360,8 @@ std::string encode_announce(const AnnounceResponse& r, bool compact, bool no_pee
   if (compact) {
     std::size_t v4 = 0, v6 = 0;
     for (const PeerInfo& p : res.peers) (p.address.ip.is_v6() ? v6 : v4)++;
-    // BEP 23: 4-byte address + 2-byte port, network order. BEP 7: 16 + 2 in peers6. Peers that
-    // came compact from a ring owner are copied as they are.
+    // BEP 23: 4-byte address + 2-byte port, network order. BEP 7: 16 + 2 in peers6. Compact
+    // peers (the store's answer, or a ring owner's bytes) are copied as they are.
     w.string("peers");
     append_string_header(out, v4 * kCompactPeer4Bytes + res.compact4.size());
     for (const PeerInfo& p : res.peers) {
