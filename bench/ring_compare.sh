@@ -12,7 +12,9 @@
 # environment: RT_BIN UDP_LOAD (binaries), TRACKER_CPU LOAD_CPU (cores, default 0 and 1; every
 #   daemon is pinned to TRACKER_CPU), TORRENTS PEERS ZIPF WINDOW SOCKETS NUMWANT WARMUP (load),
 #   LAT_WINDOW LAT_SOCKETS LAT_SECONDS (latency runs), STABILIZE_MS (ring maintenance period),
-#   BALANCED (1: ring ports chosen so that each node owns 28-39 % of the key space; 0: any).
+#   BALANCED (1: ring ports chosen so that each node owns 28-39 % of the key space; 0: any),
+#   BUSY_POLL (1: the throughput generator polls without sleeping, so that no tracker answer has
+#   to wake it on its idle core: a cost clients on other machines do not put on a tracker).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,6 +36,9 @@ LAT_SOCKETS=${LAT_SOCKETS:-4}
 LAT_SECONDS=${LAT_SECONDS:-10}
 STABILIZE_MS=${STABILIZE_MS:-1000}
 BALANCED=${BALANCED:-1}
+BUSY_POLL=${BUSY_POLL:-0}
+busy_flag=()
+[[ $BUSY_POLL == 1 ]] && busy_flag=(--busy-poll)
 rounds=3
 seconds=10
 takeover_torrents=100000
@@ -251,7 +256,7 @@ load() {
   shift 2
   taskset -c "$LOAD_CPU" "$UDP_LOAD" --target "$target" --duration "$secs" --torrents "$TORRENTS" \
       --peers "$PEERS" --zipf "$ZIPF" --window "$WINDOW" --sockets "$SOCKETS" \
-      --numwant "$NUMWANT" "$@"
+      --numwant "$NUMWANT" ${busy_flag[@]+"${busy_flag[@]}"} "$@"
 }
 
 # spread SECONDS: the same generator and window, its sockets (clients) spread over the three
@@ -263,7 +268,8 @@ spread() {
 echo "# ring_compare.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -r), $(nproc) cores," \
   "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "# rounds=$rounds seconds=$seconds tracker cpu=$TRACKER_CPU load cpu=$LOAD_CPU" \
-  "torrents=$TORRENTS peers=$PEERS zipf=$ZIPF window=$WINDOW sockets=$SOCKETS numwant=$NUMWANT"
+  "torrents=$TORRENTS peers=$PEERS zipf=$ZIPF window=$WINDOW sockets=$SOCKETS numwant=$NUMWANT" \
+  "busy_poll=$BUSY_POLL"
 echo "# config: $(tr '\n' ' ' <"$conf" | sed "s/$secret/<random>/")"
 
 if [[ $do_throughput == 1 || $do_latency == 1 ]]; then

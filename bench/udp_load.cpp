@@ -109,6 +109,7 @@ struct Options {
   std::uint64_t hash_seed = 0;
   std::uint64_t max_swarm = 0;  // 0: the number of simulated peers
   bool load = false;
+  bool busy_poll = false;  // never sleep in epoll_wait: see --busy-poll
   std::uint32_t retries = 3;
   bool print_hashes = false;
   std::vector<InfoHash> hash_list;  // --hashes: used instead of info_hash_of() when not empty
@@ -138,6 +139,9 @@ void usage(std::FILE* out) {
       "  --max-swarm N       sanity bound for seeders+leechers (default: --peers)\n"
       "  --load              announce every peer once (event=started), then stop\n"
       "  --retries N         resends of a timed-out announce in --load mode (default 3)\n"
+      "  --busy-poll         poll the sockets without ever sleeping (uses its whole core): the\n"
+      "                      tracker's answers then never have to wake this process, a cost\n"
+      "                      that clients on other machines do not put on a tracker\n"
       "  --print-hashes      print the torrents' info-hashes as hex, one a line, and exit\n"
       "  --hashes FILE       use these info-hashes (40 hex digits a line) as the torrents;\n"
       "                      overrides --torrents and --hash-seed\n"
@@ -235,6 +239,10 @@ int parse_options(int argc, char** argv, Options& o) {
     }
     if (flag("--load")) {
       o.load = true;
+      continue;
+    }
+    if (flag("--busy-poll")) {
+      o.busy_poll = true;
       continue;
     }
     if (flag("--print-hashes")) {
@@ -469,7 +477,8 @@ class LoadGenerator {
       if (!stopping_ && o_.load && load_finished()) stop(now);
       if (stopping_ && (inflight_ == 0 || now - stop_ns_ > timeout_ns * 2)) break;
       const int n =
-          epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), kEpollWaitMs);
+          epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()),
+                     o_.busy_poll ? 0 : kEpollWaitMs);
       now = now_ns();
       for (int i = 0; i < n; ++i) {
         const std::uint32_t s = events[static_cast<std::size_t>(i)].data.u32;
