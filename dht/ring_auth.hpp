@@ -63,7 +63,8 @@ class RingAuth {
            std::uint8_t out[kTagBytes]);
   bool next_nonce(std::uint8_t out[kNonceBytes]);
 
-  std::vector<std::unique_ptr<Key>> keys_;  // first = send key; stable addresses (GCM128 holds them)
+  // First = send key. Boxed: each GCM128 context holds its Key's address.
+  std::vector<std::unique_ptr<Key>> keys_;
   std::array<std::uint8_t, 8> prefix_{};
   std::uint32_t counter_ = 0;
   bool prefix_drawn_ = false;
