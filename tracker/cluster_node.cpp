@@ -1585,28 +1585,25 @@ std::optional<AppTransmit> ClusterNode::poll_app() {
 
 std::size_t bundle_for_node(AppTransmit& first, std::deque<AppTransmit>& queue,
                             std::size_t scan_max) {
+  // First the members and the exact size (one allocation), then the bundle.
+  std::vector<std::size_t> members;  // positions in `queue`, ascending
   std::size_t bytes = kBundleHeadBytes + kBundleEntryOverheadBytes + first.payload.size();
-  std::string bundle;
-  std::size_t messages = 0;
-  std::size_t scanned = 0;
-  for (auto it = queue.begin(); it != queue.end() && scanned < scan_max; ++scanned) {
-    if (!same_node(it->to, first.to)) {
-      ++it;
-      continue;
-    }
-    if (bytes + kBundleEntryOverheadBytes + it->payload.size() > kBundleBytesMax) break;
-    if (bundle.empty()) {
-      bundle.reserve(kBundleBytesMax);
-      append_to_bundle(bundle, first.payload);
-      messages = 1;
-    }
-    append_to_bundle(bundle, it->payload);
-    bytes += kBundleEntryOverheadBytes + it->payload.size();
-    ++messages;
-    it = queue.erase(it);
+  for (std::size_t i = 0; i < queue.size() && i < scan_max; ++i) {
+    if (!same_node(queue[i].to, first.to)) continue;
+    const std::size_t more = kBundleEntryOverheadBytes + queue[i].payload.size();
+    if (bytes + more > kBundleBytesMax) break;
+    bytes += more;
+    members.push_back(i);
   }
-  if (!bundle.empty()) first.payload = std::move(bundle);
-  return messages;
+  if (members.empty()) return 0;
+  std::string bundle;
+  bundle.reserve(bytes);
+  append_to_bundle(bundle, first.payload);
+  for (const std::size_t i : members) append_to_bundle(bundle, queue[i].payload);
+  for (auto i = members.rbegin(); i != members.rend(); ++i)
+    queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(*i));
+  first.payload = std::move(bundle);
+  return members.size() + 1;
 }
 
 }  // namespace ringtracker::tracker
