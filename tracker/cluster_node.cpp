@@ -1223,7 +1223,9 @@ void ClusterNode::flush_deltas(TimePoint now) {
                    static_cast<std::uint32_t>(i)};
   }
   std::sort(order.begin(), order.end());
-  auto same_swarm = [](const Key& x, const Key& y) { return x.a == y.a && x.b == y.b && x.c == y.c; };
+  auto same_swarm = [](const Key& x, const Key& y) {
+    return x.a == y.a && x.b == y.b && x.c == y.c;
+  };
   std::vector<SwarmDelta> swarms;
   std::vector<std::uint32_t> group;
   for (std::size_t begin = 0, end = 0; begin < order.size(); begin = end) {

@@ -120,7 +120,8 @@ struct TestNode {
 /// compact from the owner.
 std::vector<std::string> peers_of(const AnnounceResponse& r) {
   std::vector<std::string> out;
-  for_each_peer(r.result, [&](const SocketAddress& a, const PeerId&) { out.push_back(a.to_string()); });
+  for_each_peer(r.result,
+                [&](const SocketAddress& a, const PeerId&) { out.push_back(a.to_string()); });
   return out;
 }
 

@@ -46,7 +46,8 @@ BOOST_AUTO_TEST_CASE(keys_stay_unique_while_slots_are_reused) {
       }
       const auto k = m.insert(i);
       BOOST_REQUIRE(k != 0U);
-      BOOST_REQUIRE_MESSAGE(seen.insert(k).second, "key " << k << " repeated, capacity " << capacity);
+      BOOST_REQUIRE_MESSAGE(seen.insert(k).second,
+                            "key " << k << " repeated, capacity " << capacity);
       BOOST_REQUIRE(*m.find(k) == i);
       live.push_back(k);
     }
