@@ -755,10 +755,101 @@ Expected<bool, ClusterMessageError> ReplicateReader::next(SwarmDelta& out) {
   return true;
 }
 
+namespace {
+
+/// A default reply whose strings and lists keep their capacity: an item read into it shows
+/// nothing of the one before.
+void reset_keeping_buffers(AnnounceReply& r) {
+  AnnounceResult& res = r.response.result;
+  std::string c4 = std::move(res.compact4);
+  std::string c6 = std::move(res.compact6);
+  std::vector<PeerInfo> peers = std::move(res.peers);
+  std::string failure = std::move(r.failure);
+  r = AnnounceReply{};
+  c4.clear();
+  c6.clear();
+  peers.clear();
+  failure.clear();
+  r.response.result.compact4 = std::move(c4);
+  r.response.result.compact6 = std::move(c6);
+  r.response.result.peers = std::move(peers);
+  r.failure = std::move(failure);
+}
+
+void reset_keeping_buffers(ScrapeReply& r) {
+  std::vector<ScrapeEntry> files = std::move(r.files);
+  std::string failure = std::move(r.failure);
+  r = ScrapeReply{};
+  files.clear();
+  failure.clear();
+  r.files = std::move(files);
+  r.failure = std::move(failure);
+}
+
+}  // namespace
+
+std::optional<ReplyBatchReader> ReplyBatchReader::open(std::string_view bytes) {
+  if (bytes.size() > ClusterLimits::kPayloadBytesMax) return std::nullopt;
+  Reader r(bytes);
+  if (!r.has(kHeaderBytes + 2)) return std::nullopt;
+  if (r.u8() != kClusterFormatVersion || r.u8() != static_cast<std::uint8_t>(Kind::reply))
+    return std::nullopt;
+  ReplyBatchReader out;
+  out.left_ = r.u16();
+  if (out.left_ > ClusterLimits::kBatchItemsMax || !r.fits(out.left_, kReplyStatusBytes))
+    return std::nullopt;
+  out.rest_ = bytes.substr(bytes.size() - r.left());
+  return out;
+}
+
+Expected<bool, ClusterMessageError> ReplyBatchReader::fail(ClusterMessageError e) {
+  left_ = 0;
+  in_scrapes_ = true;
+  rest_ = {};
+  return Unexpected(e);
+}
+
+Expected<bool, ClusterMessageError> ReplyBatchReader::next(AnnounceReply& out) {
+  if (in_scrapes_) return false;
+  Reader r(rest_);
+  if (left_ == 0) {
+    // The announces are done: the scrape replies' count follows.
+    if (!r.has(2)) return fail(Err::truncated);
+    left_ = r.u16();
+    if (left_ > ClusterLimits::kBatchItemsMax) return fail(Err::too_many);
+    if (!r.fits(left_, kReplyStatusBytes)) return fail(Err::truncated);
+    in_scrapes_ = true;
+    rest_ = rest_.substr(rest_.size() - r.left());
+    return false;
+  }
+  reset_keeping_buffers(out);
+  if (auto s = decode_item(r, out); !s) return fail(s.error());
+  rest_ = rest_.substr(rest_.size() - r.left());
+  --left_;
+  return true;
+}
+
+Expected<bool, ClusterMessageError> ReplyBatchReader::next(ScrapeReply& out) {
+  RT_ASSERT(in_scrapes_);
+  if (left_ == 0) {
+    if (!rest_.empty()) return fail(Err::trailing);
+    return false;
+  }
+  Reader r(rest_);
+  reset_keeping_buffers(out);
+  if (auto s = decode_item(r, out); !s) return fail(s.error());
+  rest_ = rest_.substr(rest_.size() - r.left());
+  --left_;
+  return true;
+}
+
 // The announce replies are written after the message's head and their count (patched by
 // finish()), so that the usual message, announces only, leaves without being copied again.
 void ReplyBatchWriter::start() {
   if (!message_.empty()) return;
+  // The buffer usually left with the last message: room for one of that size at once, instead
+  // of growing through a dozen copies.
+  message_.reserve(last_bytes_);
   append_fields(message_, kHeaderBytes + 2, [&](Put& p) {
     p.u8(kClusterFormatVersion);
     p.u8(static_cast<std::uint8_t>(Kind::reply));
@@ -790,6 +881,7 @@ void ReplyBatchWriter::finish(std::string& out) {
       .u16(static_cast<std::uint16_t>(announces_count_));
   put_count(message_, scrapes_count_, ClusterLimits::kBatchItemsMax);
   message_ += scrapes_;
+  last_bytes_ = message_.size();
   if (out.empty()) {
     out.swap(message_);
   } else {

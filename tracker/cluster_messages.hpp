@@ -104,7 +104,7 @@ struct AnnounceReply {
   /// Ok only. Decoded, the peers without an id are in result.compact4 / compact6 (copied from
   /// the message as they are), those with one in result.peers.
   AnnounceResponse response;
-  std::string failure;        // failure only
+  std::string failure;  // failure only
 };
 
 struct ScrapeReply {
@@ -219,6 +219,28 @@ class ReplicateReader {
   std::uint32_t txid_ = 0;
 };
 
+/// Reads a reply batch item by item into the caller's reply objects (their strings and lists
+/// keep their capacity), so that answering a batch allocates nothing per item: every announce
+/// reply first, then every scrape reply. Checks what decode_cluster_message checks; the items
+/// before a malformed one have been read by then.
+class ReplyBatchReader {
+ public:
+  /// nullopt when `bytes` is not a reply batch with a well-formed head.
+  static std::optional<ReplyBatchReader> open(std::string_view bytes);
+  /// The next announce reply: true, or false after the last one.
+  Expected<bool, ClusterMessageError> next(AnnounceReply& out);
+  /// The next scrape reply, once next(AnnounceReply&) said false: true, or false after the
+  /// last one; an error for bytes after it.
+  Expected<bool, ClusterMessageError> next(ScrapeReply& out);
+
+ private:
+  ReplyBatchReader() = default;
+  Expected<bool, ClusterMessageError> fail(ClusterMessageError e);
+  std::string_view rest_;
+  std::size_t left_ = 0;
+  bool in_scrapes_ = false;
+};
+
 /// A reply batch built item by item: each reply is encoded when added (so the answer's peer
 /// list can be freed at once instead of waiting in a batch), the message assembled by finish().
 /// The bytes are those of encode_cluster_message(ReplyBatch) with the same items.
@@ -236,6 +258,7 @@ class ReplyBatchWriter {
   void start();
   std::string message_;  // head, announce count, announce replies
   std::string scrapes_;
+  std::size_t last_bytes_ = 0;  // size of the last message finished
   std::size_t announces_count_ = 0;
   std::size_t scrapes_count_ = 0;
 };

@@ -16,55 +16,55 @@ bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.
 
 // ---- counters ------------------------------------------------------------------------------
 
-#define RT_CLUSTER_COUNTERS(X)                                                                 \
-  X(announces_local)     /* answered from the owned store, here */                             \
-  X(scrapes_local)       /* info-hashes scraped from the owned store, here */                  \
-  X(announces_forwarded) /* sent to a remote owner */                                          \
-  X(scrapes_forwarded)   /* info-hashes sent to a remote owner */                              \
-  X(forward_messages)    /* forward batches sent */                                            \
-  X(bundled_messages)    /* payloads that shared a datagram with others for the same node */   \
-  X(answered_remote)     /* forwarded requests answered by their owner */                      \
-  X(remote_failures)     /* forwarded requests the owner refused (failure reason) */           \
-  X(timeouts)            /* requests failed at their deadline */                               \
-  X(attempt_timeouts)    /* forwards unanswered in their attempt timeout: looked up again */   \
-  X(retry_waits)         /* failed lookups and repeated "not mine" waited out, then retried */ \
-  X(rerouted)            /* requests in flight moved off a node the ring dropped */            \
-  X(owner_cache_dropped) /* owner arcs of suspected or dropped nodes */                        \
-  X(not_owner_retries)   /* "not mine" answers followed by a new lookup */                     \
-  X(not_owner_failures)  /* "not mine" until the deadline: client told to retry */             \
-  X(not_owner_sent)      /* forwarded requests this node refused as not owner */               \
-  X(served_for_others)   /* forwarded requests applied here as owner */                        \
-  X(owner_cache_hits)                                                                          \
-  X(owner_cache_misses)                                                                        \
-  X(owner_guesses) /* cache misses routed to the owner the successor list names, no lookup */ \
-  X(lookups_started)                                                                           \
-  X(lookups_failed)                                                                            \
-  X(busy_refusals)         /* pending_max reached */                                           \
-  X(stale_replies)         /* replies to requests already finished or from another node */     \
-  X(replicate_messages)    /* replicate payloads sent (all purposes) */                        \
-  X(replicated_swarms)     /* swarm entries sent (x targets) */                                \
-  X(replica_swarms_merged) /* swarm entries received and merged */                             \
-  X(replica_gone_applied)  /* peers removed by a received delta */                             \
-  X(delta_early_flushes)   /* delta flushed before its period: delta_peers_max reached */      \
-  X(delta_acks)            /* delta payloads a replica confirmed */                            \
-  X(delta_resends)         /* delta payloads sent again after their attempt timeout */         \
-  X(delta_given_up)        /* delta payloads never confirmed (left to the sync) */             \
-  X(delta_untracked)       /* delta payloads sent over delta_unacked_max, not tracked */       \
-  X(sync_passes)                                                                               \
-  X(promoted)        /* replica -> owned */                                                    \
-  X(demoted)         /* owned -> replica (range given to a new predecessor) */                 \
-  X(replica_dropped) /* replicas not refreshed within replica_grace */                         \
-  X(pulls_started)                                                                             \
-  X(pulls_completed)                                                                           \
-  X(pull_timeouts)                                                                             \
-  X(pulls_served)                                                                              \
-  X(range_pulls)   /* (pred, self] asked back from the replicas after a range change or sync */ \
-  X(gated_requests) /* requests held until the join pull finished */                           \
-  X(handoffs_sent)                                                                             \
-  X(handoffs_received)                                                                         \
-  X(handoff_acks)                                                                              \
-  X(outbox_dropped)                                                                            \
-  X(malformed)   /* undecodable payloads */                                                    \
+#define RT_CLUSTER_COUNTERS(X)                                                                   \
+  X(announces_local)     /* answered from the owned store, here */                               \
+  X(scrapes_local)       /* info-hashes scraped from the owned store, here */                    \
+  X(announces_forwarded) /* sent to a remote owner */                                            \
+  X(scrapes_forwarded)   /* info-hashes sent to a remote owner */                                \
+  X(forward_messages)    /* forward batches sent */                                              \
+  X(bundled_messages)    /* payloads that shared a datagram with others for the same node */     \
+  X(answered_remote)     /* forwarded requests answered by their owner */                        \
+  X(remote_failures)     /* forwarded requests the owner refused (failure reason) */             \
+  X(timeouts)            /* requests failed at their deadline */                                 \
+  X(attempt_timeouts)    /* forwards unanswered in their attempt timeout: looked up again */     \
+  X(retry_waits)         /* failed lookups and repeated "not mine" waited out, then retried */   \
+  X(rerouted)            /* requests in flight moved off a node the ring dropped */              \
+  X(owner_cache_dropped) /* owner arcs of suspected or dropped nodes */                          \
+  X(not_owner_retries)   /* "not mine" answers followed by a new lookup */                       \
+  X(not_owner_failures)  /* "not mine" until the deadline: client told to retry */               \
+  X(not_owner_sent)      /* forwarded requests this node refused as not owner */                 \
+  X(served_for_others)   /* forwarded requests applied here as owner */                          \
+  X(owner_cache_hits)                                                                            \
+  X(owner_cache_misses)                                                                          \
+  X(owner_guesses) /* cache misses routed to the owner the successor list names, no lookup */    \
+  X(lookups_started)                                                                             \
+  X(lookups_failed)                                                                              \
+  X(busy_refusals)         /* pending_max reached */                                             \
+  X(stale_replies)         /* replies to requests already finished or from another node */       \
+  X(replicate_messages)    /* replicate payloads sent (all purposes) */                          \
+  X(replicated_swarms)     /* swarm entries sent (x targets) */                                  \
+  X(replica_swarms_merged) /* swarm entries received and merged */                               \
+  X(replica_gone_applied)  /* peers removed by a received delta */                               \
+  X(delta_early_flushes)   /* delta flushed before its period: delta_peers_max reached */        \
+  X(delta_acks)            /* delta payloads a replica confirmed */                              \
+  X(delta_resends)         /* delta payloads sent again after their attempt timeout */           \
+  X(delta_given_up)        /* delta payloads never confirmed (left to the sync) */               \
+  X(delta_untracked)       /* delta payloads sent over delta_unacked_max, not tracked */         \
+  X(sync_passes)                                                                                 \
+  X(promoted)        /* replica -> owned */                                                      \
+  X(demoted)         /* owned -> replica (range given to a new predecessor) */                   \
+  X(replica_dropped) /* replicas not refreshed within replica_grace */                           \
+  X(pulls_started)                                                                               \
+  X(pulls_completed)                                                                             \
+  X(pull_timeouts)                                                                               \
+  X(pulls_served)                                                                                \
+  X(range_pulls)    /* (pred, self] asked back from the replicas after a range change or sync */ \
+  X(gated_requests) /* requests held until the join pull finished */                             \
+  X(handoffs_sent)                                                                               \
+  X(handoffs_received)                                                                           \
+  X(handoff_acks)                                                                                \
+  X(outbox_dropped)                                                                              \
+  X(malformed)   /* undecodable payloads */                                                      \
   X(bad_replies) /* decodable replies that do not match their request */
 
 struct ClusterNode::Counters {
@@ -258,7 +258,7 @@ std::uint32_t ClusterNode::add_item(Item item, TimePoint now) {
 
 ClusterNode::Arcs::iterator ClusterNode::arc_of(const dht::NodeId& key) {
   if (arcs_.empty()) return arcs_.end();
-  auto it = arcs_.lower_bound(key);  // the first owner at or after the key...
+  auto it = arcs_.lower_bound(key);           // the first owner at or after the key...
   if (it == arcs_.end()) it = arcs_.begin();  // ...going round the circle
   return dht::in_half_open(key, it->second.lower, it->first) ? it : arcs_.end();
 }
@@ -279,8 +279,7 @@ std::optional<dht::NodeRef> ClusterNode::cached_owner(const InfoHash& h, TimePoi
   return owner;
 }
 
-std::optional<ClusterNode::Arc> ClusterNode::successor_arc(const InfoHash& h,
-                                                           TimePoint now) const {
+std::optional<ClusterNode::Arc> ClusterNode::successor_arc(const InfoHash& h, TimePoint now) const {
   // succ[i] owns (succ[i-1], succ[i]] as far as this node knows: the exact answer a lookup
   // would verify, without the round trips. A node that joined in between answers "not mine"
   // and the request is looked up.
@@ -296,8 +295,7 @@ std::optional<ClusterNode::Arc> ClusterNode::successor_arc(const InfoHash& h,
   return std::nullopt;
 }
 
-void ClusterNode::remember_arc(const dht::NodeId& lower, const dht::NodeRef& owner,
-                               TimePoint now) {
+void ClusterNode::remember_arc(const dht::NodeId& lower, const dht::NodeRef& owner, TimePoint now) {
   if (owner.id == lower) return;  // names no key
   auto same = arcs_.find(owner.id);
   dht::NodeId from = lower;
@@ -337,7 +335,9 @@ bool ClusterNode::ring_dropped(const dht::NodeId& id) const {
                       [&](const dht::NodeRef& n) { return n.id == id; });
 }
 
-void ClusterNode::forget_owner(dht::NodeId id) { counters_->owner_cache_dropped += arcs_.erase(id); }
+void ClusterNode::forget_owner(dht::NodeId id) {
+  counters_->owner_cache_dropped += arcs_.erase(id);
+}
 
 Duration ClusterNode::attempt_timeout(const dht::NodeRef& to) const {
   return std::clamp(ring_.rto_for(to.id), config_.attempt_timeout_min, config_.attempt_timeout_max);
@@ -530,7 +530,8 @@ void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::ui
   }
 }
 
-void ClusterNode::complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string> r) {
+void ClusterNode::complete_announce(std::uint32_t txid,
+                                    Expected<AnnounceResponse, std::string>&& r) {
   Item* it = items_.find(txid);
   if (!it) return;
   auto done = std::move(it->announce_done);
@@ -611,8 +612,7 @@ void ClusterNode::ensure_owned(const InfoHash& h, TimePoint now) {
   // the range can have landed there since, there is nothing to look up (the replica store's
   // index is large and cold: a cache miss per announce).
   // The range is read from the ring itself: it may have moved before this node was told.
-  if (replica_settled_ && ownership(h) == Ownership::mine && range_view() == settled_view_)
-    return;
+  if (replica_settled_ && ownership(h) == Ownership::mine && range_view() == settled_view_) return;
   promote(h, now);
 }
 
@@ -669,7 +669,8 @@ void ClusterNode::add_tombstone(const InfoHash& h, const SocketAddress& peer, Ti
     const Tombstone& t = tombstones_.front();
     auto it = tombstones_by_hash_.find(t.h);
     if (it != tombstones_by_hash_.end()) {
-      std::erase_if(it->second, [&](const auto& e) { return e.first == t.peer && e.second == t.at; });
+      std::erase_if(it->second,
+                    [&](const auto& e) { return e.first == t.peer && e.second == t.at; });
       if (it->second.empty()) tombstones_by_hash_.erase(it);
     }
     tombstones_.pop_front();
@@ -801,11 +802,10 @@ void ClusterNode::send_replies(OpenReply& o) {
   send_payload(o.to, std::move(payload));
 }
 
-void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& batch) {
+void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatchReader& batch) {
   auto take = [&](std::uint32_t txid, bool announce) -> Item* {
     Item* it = items_.find(txid);
-    if (!it || it->is_announce != announce || !it->sent_to ||
-        !same_node(*it->sent_to, from)) {
+    if (!it || it->is_announce != announce || !it->sent_to || !same_node(*it->sent_to, from)) {
       ++counters_->stale_replies;
       return nullptr;
     }
@@ -828,14 +828,26 @@ void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& 
     if (!retry_later(now, txid, config_.retry_backoff, kMovingReason))
       ++counters_->not_owner_failures;
   };
-  for (auto& r : batch.announces) {
+  // Items are read one at a time into the same reply objects: their buffers serve the whole
+  // batch. A malformed item ends the batch; the requests not answered by then time out.
+  AnnounceReply& r = announce_reply_scratch_;
+  for (;;) {
+    auto more = batch.next(r);
+    if (!more) {
+      ++counters_->malformed;
+      return;
+    }
+    if (!*more) break;
     Item* item = take(r.txid, true);
     if (!item) continue;
     switch (r.status) {
-      case ReplyStatus::ok:
+      case ReplyStatus::ok: {
         ++counters_->answered_remote;
-        complete_announce(r.txid, std::move(r.response));
+        Expected<AnnounceResponse, std::string> answer(std::move(r.response));
+        complete_announce(r.txid, std::move(answer));
+        if (answer) r.response = std::move(*answer);  // its buffers, back for the next item
         break;
+      }
       case ReplyStatus::failure:
         ++counters_->remote_failures;
         complete_announce(r.txid, Unexpected(r.failure));
@@ -845,25 +857,32 @@ void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& 
         break;
     }
   }
-  for (const auto& r : batch.scrapes) {
-    Item* item = take(r.txid, false);
+  ScrapeReply& sr = scrape_reply_scratch_;
+  for (;;) {
+    auto more = batch.next(sr);
+    if (!more) {
+      ++counters_->malformed;
+      return;
+    }
+    if (!*more) break;
+    Item* item = take(sr.txid, false);
     if (!item) continue;
-    switch (r.status) {
+    switch (sr.status) {
       case ReplyStatus::ok:
-        if (r.files.size() != 1 || r.files[0].info_hash != item->key) {
+        if (sr.files.size() != 1 || sr.files[0].info_hash != item->key) {
           ++counters_->bad_replies;
-          fail_item(r.txid, kNoOwnerReason);
+          fail_item(sr.txid, kNoOwnerReason);
           break;
         }
         ++counters_->answered_remote;
-        complete_scrape(r.txid, r.files[0]);
+        complete_scrape(sr.txid, sr.files[0]);
         break;
       case ReplyStatus::failure:
         ++counters_->remote_failures;
-        complete_scrape(r.txid, Unexpected(r.failure));
+        complete_scrape(sr.txid, Unexpected(sr.failure));
         break;
       case ReplyStatus::not_owner:
-        not_owner(r.txid, *item);
+        not_owner(sr.txid, *item);
         break;
     }
   }
@@ -905,6 +924,10 @@ void ClusterNode::handle_message(TimePoint now, const dht::NodeRef& from,
     on_replicate(now, from, *rep);
     return;
   }
+  if (auto rep = ReplyBatchReader::open(payload)) {
+    on_reply(now, from, *rep);
+    return;
+  }
   auto m = decode_cluster_message(payload);
   if (!m) {
     ++counters_->malformed;
@@ -912,8 +935,6 @@ void ClusterNode::handle_message(TimePoint now, const dht::NodeRef& from,
   }
   if (auto* f = std::get_if<ForwardBatch>(&*m)) {
     on_forward(now, from, std::move(*f));
-  } else if (auto* r = std::get_if<ReplyBatch>(&*m)) {
-    on_reply(now, from, *r);
   } else if (auto* p = std::get_if<PullRequest>(&*m)) {
     on_pull(now, from, *p);
   } else if (auto* d = std::get_if<TransferDone>(&*m)) {
@@ -1187,9 +1208,9 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
     flush_deltas(now);
   }
   // A store without peer ids drops them: 20 bytes per peer and replica not worth sending.
-  delta_log_.push_back(DeltaEntry{req.info_hash, req.peer,
-                                  keep_peer_ids_ ? req.peer_id : PeerId{}, downloaded,
-                                  req.left == 0, req.event == AnnounceEvent::stopped, now});
+  delta_log_.push_back(DeltaEntry{req.info_hash, req.peer, keep_peer_ids_ ? req.peer_id : PeerId{},
+                                  downloaded, req.left == 0, req.event == AnnounceEvent::stopped,
+                                  now});
   if (delta_due_ == TimePoint::max()) delta_due_ = now + config_.replicate_period;
   // A leaving node may stop at any moment after leave_ready(): its last announces go out now,
   // ahead of the reply to the client.

@@ -343,7 +343,7 @@ class ClusterNode final : public RequestHandler {
   bool ring_dropped(const dht::NodeId& id) const;
   /// Forgets the owner arc of `id`.
   void forget_owner(dht::NodeId id);  // by value: `id` may live in an entry it erases
-  void complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string> r);
+  void complete_announce(std::uint32_t txid, Expected<AnnounceResponse, std::string>&& r);
   void complete_scrape(std::uint32_t txid, Expected<ScrapeEntry, std::string> r);
   void fail_item(std::uint32_t txid, std::string_view reason);
   std::optional<dht::NodeRef> cached_owner(const InfoHash& h, TimePoint now);
@@ -393,7 +393,7 @@ class ClusterNode final : public RequestHandler {
   void answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
                                  const ForwardedAnnounce& a);
   void answer_forwarded_scrape(TimePoint now, const dht::NodeRef& from, const ForwardedScrape& s);
-  void on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatch& batch);
+  void on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatchReader& batch);
   void add_reply(const dht::NodeRef& to, AnnounceReply r);
   void add_reply(const dht::NodeRef& to, ScrapeReply r);
   /// The open reply batch to `to` with room for `bytes` more (a full one is sent first).
@@ -473,6 +473,8 @@ class ClusterNode final : public RequestHandler {
   // Outgoing.
   std::vector<OpenForward> open_forwards_;
   std::vector<std::string_view> bundle_parts_;  // scratch of handle_app
+  AnnounceReply announce_reply_scratch_;        // each reply of a batch is read into them
+  ScrapeReply scrape_reply_scratch_;
   std::vector<OpenReply> open_replies_;
   std::deque<AppTransmit> outbox_;
 
@@ -508,7 +510,7 @@ class ClusterNode final : public RequestHandler {
   bool was_alone_ = false;
   bool reconcile_needed_ = false;
   std::vector<std::pair<InfoHash, bool>> moves_;  // (hash, true = promote / false = demote)
-  bool replica_settled_ = false;  // no key of this node's range is in the replica store
+  bool replica_settled_ = false;   // no key of this node's range is in the replica store
   std::uint64_t range_epoch_ = 0;  // counts unsettle_replicas()
   std::uint64_t moves_epoch_ = std::numeric_limits<std::uint64_t>::max();  // of the last reconcile
   std::uint64_t drops_epoch_ = std::numeric_limits<std::uint64_t>::max();  // of the drop pass

@@ -102,8 +102,8 @@ void DhtServer::drain(Socket& s) {
       }
       auto from = from_sockaddr(s.in_addr[i]);
       if (!from) continue;
-      auto q = node_.handle_datagram(std::string_view(s.in[i].data(), s.in_msg[i].msg_len),
-                                     *from, now);
+      auto q =
+          node_.handle_datagram(std::string_view(s.in[i].data(), s.in_msg[i].msg_len), *from, now);
       if (q) run(*q, now);
     }
     in_drain_ = false;
@@ -136,7 +136,7 @@ void DhtServer::run(const dht::DhtNode::PeerQuery& q, TimePoint now) {
   }
   ++in_flight_;
   std::weak_ptr<bool> alive = alive_;
-  handler_.announce(req, now, [this, alive, q](Expected<AnnounceResponse, std::string> r) {
+  handler_.announce(req, now, [this, alive, q](Expected<AnnounceResponse, std::string>&& r) {
     auto token = alive.lock();
     if (!token || !*token) return;
     --in_flight_;

@@ -169,7 +169,7 @@ class HttpServer::Core : public std::enable_shared_from_this<HttpServer::Core> {
   bool send_answer(Connection* c);
   void after_answer(Connection* c);
   void linger(Connection* c);
-  void on_announce_done(Handle h, Expected<AnnounceResponse, std::string> r);
+  void on_announce_done(Handle h, const Expected<AnnounceResponse, std::string>& r);
   void on_scrape_done(Handle h, Expected<ScrapeResponse, std::string> r);
   std::string_view date();
 
@@ -544,8 +544,8 @@ void HttpServer::Core::handle_request(Connection* c, const http::RequestHead& he
     c->state = State::waiting;
     service_.announce(
         parsed->request, Clock::now(),
-        [weak = weak_from_this(), h = handle_of(c)](Expected<AnnounceResponse, std::string> r) {
-          if (auto self = weak.lock()) self->on_announce_done(h, std::move(r));
+        [weak = weak_from_this(), h = handle_of(c)](Expected<AnnounceResponse, std::string>&& r) {
+          if (auto self = weak.lock()) self->on_announce_done(h, r);
         });
     return;
   }
@@ -579,7 +579,8 @@ void HttpServer::Core::handle_request(Connection* c, const http::RequestHead& he
   }
 }
 
-void HttpServer::Core::on_announce_done(Handle h, Expected<AnnounceResponse, std::string> r) {
+void HttpServer::Core::on_announce_done(Handle h,
+                                        const Expected<AnnounceResponse, std::string>& r) {
   Connection* c = lookup(h);
   if (!c || c->state != State::waiting) return;  // the client left (or the server closed it)
   try {

@@ -13,8 +13,10 @@ namespace ringtracker::tracker {
 
 class RequestHandler {
  public:
-  /// The error is a failure reason the client is shown.
-  using AnnounceDone = std::function<void(Expected<AnnounceResponse, std::string>)>;
+  /// The error is a failure reason the client is shown. The answer is passed by reference:
+  /// the handler may hand in a buffer it reuses for the next answer (a callee may still move
+  /// from it).
+  using AnnounceDone = std::function<void(Expected<AnnounceResponse, std::string>&&)>;
   using ScrapeDone = std::function<void(Expected<ScrapeResponse, std::string>)>;
 
   virtual ~RequestHandler() = default;

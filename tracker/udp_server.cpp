@@ -10,9 +10,9 @@
 #include <ctime>
 #include <variant>
 
-#include "tracker/udp_codec.hpp"
 #include "common/event_udp_socket.hpp"
 #include "common/socket_util.hpp"
+#include "tracker/udp_codec.hpp"
 
 namespace ringtracker::tracker {
 
@@ -100,20 +100,35 @@ void UdpServer::drain(Socket& s) {
       if (!parsed) {
         const auto& err = parsed.error();
         switch (err.kind) {
-          case udp::ParseErrorKind::too_short: counters_.inc(Counter::udp_drop_too_short); break;
-          case udp::ParseErrorKind::bad_protocol_id: counters_.inc(Counter::udp_drop_bad_protocol_id); break;
-          case udp::ParseErrorKind::unknown_action: counters_.inc(Counter::udp_drop_unknown_action); break;
-          case udp::ParseErrorKind::bad_scrape_length: counters_.inc(Counter::udp_drop_bad_scrape_length); break;
-          case udp::ParseErrorKind::too_many_hashes: counters_.inc(Counter::udp_drop_too_many_hashes); break;
-          case udp::ParseErrorKind::bad_option: counters_.inc(Counter::udp_drop_bad_option); break;
-          case udp::ParseErrorKind::bad_event: counters_.inc(Counter::udp_drop_bad_event); break;
+          case udp::ParseErrorKind::too_short:
+            counters_.inc(Counter::udp_drop_too_short);
+            break;
+          case udp::ParseErrorKind::bad_protocol_id:
+            counters_.inc(Counter::udp_drop_bad_protocol_id);
+            break;
+          case udp::ParseErrorKind::unknown_action:
+            counters_.inc(Counter::udp_drop_unknown_action);
+            break;
+          case udp::ParseErrorKind::bad_scrape_length:
+            counters_.inc(Counter::udp_drop_bad_scrape_length);
+            break;
+          case udp::ParseErrorKind::too_many_hashes:
+            counters_.inc(Counter::udp_drop_too_many_hashes);
+            break;
+          case udp::ParseErrorKind::bad_option:
+            counters_.inc(Counter::udp_drop_bad_option);
+            break;
+          case udp::ParseErrorKind::bad_event:
+            counters_.inc(Counter::udp_drop_bad_event);
+            break;
         }
         // BEP 15 errors go only to clients that proved their address with a valid id; an
         // unverified source gets nothing (no reflection, no amplification).
         if (err.transaction_id && err.connection_id &&
             ids_.verify(*err.connection_id, from->ip, unix_now)) {
-          len = udp::write_error(*err.transaction_id, "malformed request: " +
-                                     std::string(udp::to_string(err.kind)), out);
+          len =
+              udp::write_error(*err.transaction_id,
+                               "malformed request: " + std::string(udp::to_string(err.kind)), out);
           counters_.inc(Counter::udp_errors_sent);
         } else if (err.transaction_id && err.connection_id) {
           counters_.inc(Counter::udp_drop_unverified_error);
@@ -136,8 +151,8 @@ void UdpServer::drain(Socket& s) {
         in_batch_ = true;
         ++call_seq_;
         service_.announce(a->request, now,
-                          [this, sp = &s, tid = a->transaction_id, to = *from, seq = call_seq_](
-                              Expected<AnnounceResponse, std::string> r) {
+                          [this, sp = &s, tid = a->transaction_id, to = *from,
+                           seq = call_seq_](Expected<AnnounceResponse, std::string>&& r) {
                             complete(*sp, to, seq, [&](std::span<std::uint8_t> dst) {
                               if (r) return udp::write_announce(tid, *r, sp->v6, dst);
                               counters_.inc(Counter::udp_errors_sent);
@@ -159,8 +174,8 @@ void UdpServer::drain(Socket& s) {
         in_batch_ = true;
         ++call_seq_;
         service_.scrape(req, now,
-                        [this, sp = &s, tid = sc->transaction_id, to = *from, seq = call_seq_](
-                            Expected<ScrapeResponse, std::string> r) {
+                        [this, sp = &s, tid = sc->transaction_id, to = *from,
+                         seq = call_seq_](Expected<ScrapeResponse, std::string> r) {
                           complete(*sp, to, seq, [&](std::span<std::uint8_t> dst) {
                             return r ? udp::write_scrape(tid, *r, dst)
                                      : udp::write_error(tid, r.error(), dst);

@@ -150,7 +150,7 @@ struct AnnounceResult_ {
 };
 
 RequestHandler::AnnounceDone capture(AnnounceResult_& r) {
-  return [&r](Expected<AnnounceResponse, std::string> e) {
+  return [&r](Expected<AnnounceResponse, std::string>&& e) {
     BOOST_REQUIRE(!r.called);  // exactly once
     r.called = true;
     if (e) {
