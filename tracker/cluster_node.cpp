@@ -1220,32 +1220,21 @@ void ClusterNode::record_delta(const AnnounceRequest& req, std::uint32_t downloa
 void ClusterNode::flush_deltas(TimePoint now) {
   delta_due_ = TimePoint::max();
   if (delta_log_.empty()) return;
-  // Grouped by swarm (one sort of the period's log instead of a map lookup per announce; the
-  // hash as three integers, so no byte compares), arrival order kept within a swarm.
-  struct Key {
-    std::uint64_t a, b;
-    std::uint32_t c, index;
-    bool operator<(const Key& o) const {
-      if (a != o.a) return a < o.a;
-      if (b != o.b) return b < o.b;
-      if (c != o.c) return c < o.c;
-      return index < o.index;
-    }
-  };
-  auto load = [](const std::uint8_t* p, std::size_t n) {
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
-    return v;
-  };
-  std::vector<Key> order(delta_log_.size());
+  // Grouped by swarm: one sort of the period's log instead of a map lookup per announce. The
+  // keys are single integers, the hash's first 32 bits above the log index, so arrival order
+  // is kept within a swarm. Two swarms sharing those bits may interleave; each run of one swarm
+  // is then its own entry, sent in arrival order, which a replica merges to the same state.
+  std::vector<std::uint64_t> order(delta_log_.size());
   for (std::size_t i = 0; i < delta_log_.size(); ++i) {
     const std::uint8_t* h = delta_log_[i].info_hash.data();
-    order[i] = Key{load(h, 8), load(h + 8, 8), static_cast<std::uint32_t>(load(h + 16, 4)),
-                   static_cast<std::uint32_t>(i)};
+    const std::uint64_t prefix = (std::uint64_t{h[0]} << 24) | (std::uint64_t{h[1]} << 16) |
+                                 (std::uint64_t{h[2]} << 8) | std::uint64_t{h[3]};
+    order[i] = (prefix << 32) | i;
   }
   std::sort(order.begin(), order.end());
-  auto same_swarm = [](const Key& x, const Key& y) {
-    return x.a == y.a && x.b == y.b && x.c == y.c;
+  auto index_of = [](std::uint64_t key) { return static_cast<std::uint32_t>(key); };
+  auto same_swarm = [&](std::uint64_t x, std::uint64_t y) {
+    return delta_log_[index_of(x)].info_hash == delta_log_[index_of(y)].info_hash;
   };
   std::vector<SwarmDelta> swarms;
   std::vector<std::uint32_t> group;
@@ -1253,7 +1242,7 @@ void ClusterNode::flush_deltas(TimePoint now) {
     end = begin + 1;
     while (end < order.size() && same_swarm(order[begin], order[end])) ++end;
     group.clear();
-    for (std::size_t i = begin; i < end; ++i) group.push_back(order[i].index);
+    for (std::size_t i = begin; i < end; ++i) group.push_back(index_of(order[i]));
     // The last announce of an address is its state: a stop, or a peer with its TTL. Few
     // announces per swarm and period are looked over pairwise; a hot swarm's are sorted.
     constexpr std::size_t kPairwiseMax = 16;

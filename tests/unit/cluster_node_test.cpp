@@ -317,7 +317,7 @@ BOOST_AUTO_TEST_CASE(silent_owner_is_retried_through_a_new_lookup_and_answered_c
   AnnounceResult_ r;
   a.node.announce(announce_of(h, 1), kT0, capture(r));
   a.node.handle_lookup(kT0, lookup_at(a, 0), node_at(0x30));  // the old owner, now dead
-  BOOST_TEST(a.drain().size() == 1U);                                 // lost
+  BOOST_TEST(a.drain().size() == 1U);                         // lost
   const Duration attempt = ClusterConfig{}.attempt_timeout_max;
   BOOST_TEST((a.node.next_timeout() == kT0 + attempt));
   a.node.handle_timeout(kT0 + attempt - Milliseconds(1));
@@ -931,6 +931,41 @@ BOOST_AUTO_TEST_CASE(in_a_hot_swarm_too_the_last_announce_of_a_peer_wins) {
   BOOST_TEST(s1.replica.scrape(quiet, kT0 + Seconds(1)).incomplete == 0U);
 }
 
+// Swarms whose hashes share their first bytes are grouped apart although their announces
+// interleave: each ends on the replica as on the owner (here peer 1 stops in the first swarm
+// and comes back, and stops for good in the second).
+BOOST_AUTO_TEST_CASE(interleaved_swarms_with_a_common_prefix_replicate_each_whole) {
+  TestNode a(0x80, 0x40, {0x90});
+  TestNode s1(0x90, 0x80, {});
+  AnnounceResult_ r;
+  const InfoHash x = hash_at(0x60, 1);
+  const InfoHash y = hash_at(0x60, 2);
+  a.node.announce(announce_of(x, 1), kT0, capture(r));
+  a.node.announce(announce_of(y, 1), kT0, capture(r = {}));
+  a.node.announce(announce_of(x, 2), kT0, capture(r = {}));
+  a.node.announce(stopped_of(x, 1), kT0, capture(r = {}));
+  a.node.announce(announce_of(y, 2), kT0, capture(r = {}));
+  a.node.announce(stopped_of(y, 1), kT0, capture(r = {}));
+  a.node.announce(announce_of(x, 1), kT0, capture(r = {}));
+  a.node.handle_timeout(kT0 + Seconds(1));
+  BOOST_TEST(deliver(a, {{0x90, &s1}}, kT0 + Seconds(1)) == 1U);
+  const TimePoint t = kT0 + Seconds(1);
+  BOOST_TEST(a.owned.scrape(x, t).incomplete == 2U);
+  BOOST_TEST(a.owned.scrape(y, t).incomplete == 1U);
+  BOOST_TEST(s1.replica.scrape(x, t).incomplete == 2U);
+  BOOST_TEST(s1.replica.scrape(y, t).incomplete == 1U);
+  auto peers_of = [&](SwarmStore& store, const InfoHash& h) {
+    auto snap = store.export_swarm(h, t);
+    std::vector<SocketAddress> out;
+    if (snap)
+      for (const auto& p : snap->peers) out.push_back(p.address);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  BOOST_TEST((peers_of(s1.replica, x) == peers_of(a.owned, x)));
+  BOOST_TEST((peers_of(s1.replica, y) == peers_of(a.owned, y)));
+}
+
 /// Owner 0x80 with one replica successor 0x90; peer 1 has announced at the owner.
 struct OwnerAndReplica {
   TestNode a{0x80, 0x40, {0x90}};
@@ -940,7 +975,8 @@ struct OwnerAndReplica {
   OwnerAndReplica() { a.node.announce(announce_of(h, 1), kT0, capture(r)); }
 };
 
-BOOST_FIXTURE_TEST_CASE(lost_delta_is_sent_again_with_the_current_state_until_acknowledged, OwnerAndReplica) {
+BOOST_FIXTURE_TEST_CASE(lost_delta_is_sent_again_with_the_current_state_until_acknowledged,
+                        OwnerAndReplica) {
   a.node.handle_timeout(kT0 + Seconds(1));
   BOOST_TEST(a.drain().size() == 1U);  // the delta with the leecher: lost
   auto done = announce_of(h, 1, 0);
@@ -1126,7 +1162,7 @@ BOOST_AUTO_TEST_CASE(swarm_handed_to_a_replica_instead_of_the_owner_comes_back_t
   const InfoHash h = hash_at(0x50);
   AnnounceResult_ r;
   BOOST_REQUIRE(r1.replica.announce(announce_of(h, 7), kT0).has_value());  // the handed copy
-  BOOST_REQUIRE(o.owned.announce(announce_of(h, 1), kT0).has_value());    // the owner's own
+  BOOST_REQUIRE(o.owned.announce(announce_of(h, 1), kT0).has_value());     // the owner's own
   const auto pulls_before = o.node.counter("range_pulls");
   o.ring.pred = node_at(0x40);
   o.node.handle_ring_change(kT0 + Seconds(1));
