@@ -140,41 +140,49 @@ void put_count(std::string& out, std::size_t n, std::size_t max) {
   append_fields(out, 2, [&](Put& p) { p.u16(static_cast<std::uint16_t>(n)); });
 }
 
+void put_announce(Put& p, const ForwardedAnnounce& a) {
+  const auto& r = a.request;
+  p.u32(a.txid);
+  p.bytes(r.info_hash);
+  p.bytes(r.peer_id);
+  p.u8(family_flag(r.peer) | (a.want_peer_ids ? kFlagWantPeerIds : 0) |
+       (r.lookup_only ? kFlagLookupOnly : 0));
+  p.ip_port(r.peer);
+  p.u64(r.uploaded);
+  p.u64(r.downloaded);
+  p.u64(r.left);
+  p.u8(static_cast<std::uint8_t>(r.event));
+  p.u8(static_cast<std::uint8_t>(r.families));
+  p.u32(static_cast<std::uint32_t>(r.numwant));
+  p.u32(r.key);
+}
+
 /// `room` is the sum of the announces' encoded_bytes_max.
 void encode_announces(std::string& out, const std::vector<ForwardedAnnounce>& announces,
                       std::size_t room) {
   put_count(out, announces.size(), ClusterLimits::kBatchItemsMax);
   append_fields(out, room, [&](Put& p) {
-    for (const auto& a : announces) {
-      const auto& r = a.request;
-      p.u32(a.txid);
-      p.bytes(r.info_hash);
-      p.bytes(r.peer_id);
-      p.u8(family_flag(r.peer) | (a.want_peer_ids ? kFlagWantPeerIds : 0) |
-           (r.lookup_only ? kFlagLookupOnly : 0));
-      p.ip_port(r.peer);
-      p.u64(r.uploaded);
-      p.u64(r.downloaded);
-      p.u64(r.left);
-      p.u8(static_cast<std::uint8_t>(r.event));
-      p.u8(static_cast<std::uint8_t>(r.families));
-      p.u32(static_cast<std::uint32_t>(r.numwant));
-      p.u32(r.key);
-    }
+    for (const auto& a : announces) put_announce(p, a);
+  });
+}
+
+void encode_item(std::string& out, const ForwardedAnnounce& a) {
+  append_fields(out, encoded_bytes_max(a), [&](Put& p) { put_announce(p, a); });
+}
+
+void encode_item(std::string& out, const ForwardedScrape& s) {
+  const std::size_t n = s.info_hashes.size();
+  RT_ASSERT(n >= 1 && n <= ClusterLimits::kScrapeHashesMax);
+  append_fields(out, 4 + 1 + 20 * n, [&](Put& p) {
+    p.u32(s.txid);
+    p.u8(static_cast<std::uint8_t>(n));
+    for (const auto& h : s.info_hashes) p.bytes(h);
   });
 }
 
 void encode_scrapes(std::string& out, const std::vector<ForwardedScrape>& scrapes) {
   put_count(out, scrapes.size(), ClusterLimits::kBatchItemsMax);
-  for (const auto& s : scrapes) {
-    const std::size_t n = s.info_hashes.size();
-    RT_ASSERT(n >= 1 && n <= ClusterLimits::kScrapeHashesMax);
-    append_fields(out, 4 + 1 + 20 * n, [&](Put& p) {
-      p.u32(s.txid);
-      p.u8(static_cast<std::uint8_t>(n));
-      for (const auto& h : s.info_hashes) p.bytes(h);
-    });
-  }
+  for (const auto& s : scrapes) encode_item(out, s);
 }
 
 /// Writes txid and status, and the reason of a failure. True when an ok body must follow.
@@ -786,38 +794,66 @@ void reset_keeping_buffers(ScrapeReply& r) {
   r.failure = std::move(failure);
 }
 
+void reset_keeping_buffers(ForwardedAnnounce& a) { a = ForwardedAnnounce{}; }
+
+void reset_keeping_buffers(ForwardedScrape& s) {
+  s.txid = 0;
+  s.info_hashes.clear();
+}
+
+/// What tells the two batch kinds apart.
+template <class Announce>
+struct BatchTraits;
+template <>
+struct BatchTraits<ForwardedAnnounce> {
+  static constexpr Kind kKind = Kind::forward;
+  static constexpr std::size_t kAnnounceMin = kAnnounceBytesMin;
+  static constexpr std::size_t kScrapeMin = kScrapeBytesMin;
+};
+template <>
+struct BatchTraits<AnnounceReply> {
+  static constexpr Kind kKind = Kind::reply;
+  static constexpr std::size_t kAnnounceMin = kReplyStatusBytes;
+  static constexpr std::size_t kScrapeMin = kReplyStatusBytes;
+};
+
 }  // namespace
 
-std::optional<ReplyBatchReader> ReplyBatchReader::open(std::string_view bytes) {
+template <class Announce, class Scrape>
+std::optional<BatchReader<Announce, Scrape>> BatchReader<Announce, Scrape>::open(
+    std::string_view bytes) {
+  using Traits = BatchTraits<Announce>;
   if (bytes.size() > ClusterLimits::kPayloadBytesMax) return std::nullopt;
   Reader r(bytes);
   if (!r.has(kHeaderBytes + 2)) return std::nullopt;
-  if (r.u8() != kClusterFormatVersion || r.u8() != static_cast<std::uint8_t>(Kind::reply))
+  if (r.u8() != kClusterFormatVersion || r.u8() != static_cast<std::uint8_t>(Traits::kKind))
     return std::nullopt;
-  ReplyBatchReader out;
+  BatchReader out;
   out.left_ = r.u16();
-  if (out.left_ > ClusterLimits::kBatchItemsMax || !r.fits(out.left_, kReplyStatusBytes))
+  if (out.left_ > ClusterLimits::kBatchItemsMax || !r.fits(out.left_, Traits::kAnnounceMin))
     return std::nullopt;
   out.rest_ = bytes.substr(bytes.size() - r.left());
   return out;
 }
 
-Expected<bool, ClusterMessageError> ReplyBatchReader::fail(ClusterMessageError e) {
+template <class Announce, class Scrape>
+Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::fail(ClusterMessageError e) {
   left_ = 0;
   in_scrapes_ = true;
   rest_ = {};
   return Unexpected(e);
 }
 
-Expected<bool, ClusterMessageError> ReplyBatchReader::next(AnnounceReply& out) {
+template <class Announce, class Scrape>
+Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::next(Announce& out) {
   if (in_scrapes_) return false;
   Reader r(rest_);
   if (left_ == 0) {
-    // The announces are done: the scrape replies' count follows.
+    // The announces are done: the scrapes' count follows.
     if (!r.has(2)) return fail(Err::truncated);
     left_ = r.u16();
     if (left_ > ClusterLimits::kBatchItemsMax) return fail(Err::too_many);
-    if (!r.fits(left_, kReplyStatusBytes)) return fail(Err::truncated);
+    if (!r.fits(left_, BatchTraits<Announce>::kScrapeMin)) return fail(Err::truncated);
     in_scrapes_ = true;
     rest_ = rest_.substr(rest_.size() - r.left());
     return false;
@@ -829,7 +865,8 @@ Expected<bool, ClusterMessageError> ReplyBatchReader::next(AnnounceReply& out) {
   return true;
 }
 
-Expected<bool, ClusterMessageError> ReplyBatchReader::next(ScrapeReply& out) {
+template <class Announce, class Scrape>
+Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::next(Scrape& out) {
   RT_ASSERT(in_scrapes_);
   if (left_ == 0) {
     if (!rest_.empty()) return fail(Err::trailing);
@@ -843,38 +880,43 @@ Expected<bool, ClusterMessageError> ReplyBatchReader::next(ScrapeReply& out) {
   return true;
 }
 
-// The announce replies are written after the message's head and their count (patched by
-// finish()), so that the usual message, announces only, leaves without being copied again.
-void ReplyBatchWriter::start() {
+// The announces are written after the message's head and their count (patched by finish()),
+// so that the usual message, announces only, leaves without being copied again.
+template <class Announce, class Scrape>
+void BatchWriter<Announce, Scrape>::start() {
   if (!message_.empty()) return;
   // The buffer usually left with the last message: room for one of that size at once, instead
   // of growing through a dozen copies.
   message_.reserve(last_bytes_);
   append_fields(message_, kHeaderBytes + 2, [&](Put& p) {
     p.u8(kClusterFormatVersion);
-    p.u8(static_cast<std::uint8_t>(Kind::reply));
+    p.u8(static_cast<std::uint8_t>(BatchTraits<Announce>::kKind));
     p.u16(0);
   });
 }
 
-void ReplyBatchWriter::add(const AnnounceReply& r) {
+template <class Announce, class Scrape>
+void BatchWriter<Announce, Scrape>::add(const Announce& a) {
   RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
   start();
-  encode_item(message_, r);
+  encode_item(message_, a);
   ++announces_count_;
 }
 
-void ReplyBatchWriter::add(const ScrapeReply& r) {
+template <class Announce, class Scrape>
+void BatchWriter<Announce, Scrape>::add(const Scrape& s) {
   RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
-  encode_item(scrapes_, r);
+  encode_item(scrapes_, s);
   ++scrapes_count_;
 }
 
-std::size_t ReplyBatchWriter::bytes() const {
+template <class Announce, class Scrape>
+std::size_t BatchWriter<Announce, Scrape>::bytes() const {
   return std::max(message_.size(), kHeaderBytes + 2) + 2 + scrapes_.size();
 }
 
-void ReplyBatchWriter::finish(std::string& out) {
+template <class Announce, class Scrape>
+void BatchWriter<Announce, Scrape>::finish(std::string& out) {
   start();
   RT_ASSERT(announces_count_ <= ClusterLimits::kBatchItemsMax);
   Put(message_.data() + kHeaderBytes, message_.data() + kHeaderBytes + 2)
@@ -892,6 +934,11 @@ void ReplyBatchWriter::finish(std::string& out) {
   announces_count_ = 0;
   scrapes_count_ = 0;
 }
+
+template class BatchReader<ForwardedAnnounce, ForwardedScrape>;
+template class BatchReader<AnnounceReply, ScrapeReply>;
+template class BatchWriter<ForwardedAnnounce, ForwardedScrape>;
+template class BatchWriter<AnnounceReply, ScrapeReply>;
 
 std::size_t encoded_bytes_max(const ForwardedAnnounce& a) {
   return kAnnounceFixedBytes + a.request.peer.ip.size();

@@ -219,35 +219,40 @@ class ReplicateReader {
   std::uint32_t txid_ = 0;
 };
 
-/// Reads a reply batch item by item into the caller's reply objects (their strings and lists
-/// keep their capacity), so that answering a batch allocates nothing per item: every announce
-/// reply first, then every scrape reply. Checks what decode_cluster_message checks; the items
+/// Reads a forward or reply batch item by item into the caller's objects (their strings and
+/// lists keep their capacity), so that handling a batch allocates nothing per item: every
+/// announce first, then every scrape. Checks what decode_cluster_message checks; the items
 /// before a malformed one have been read by then.
-class ReplyBatchReader {
+template <class Announce, class Scrape>
+class BatchReader {
  public:
-  /// nullopt when `bytes` is not a reply batch with a well-formed head.
-  static std::optional<ReplyBatchReader> open(std::string_view bytes);
-  /// The next announce reply: true, or false after the last one.
-  Expected<bool, ClusterMessageError> next(AnnounceReply& out);
-  /// The next scrape reply, once next(AnnounceReply&) said false: true, or false after the
-  /// last one; an error for bytes after it.
-  Expected<bool, ClusterMessageError> next(ScrapeReply& out);
+  /// nullopt when `bytes` is not a batch of this kind with a well-formed head.
+  static std::optional<BatchReader> open(std::string_view bytes);
+  /// The next announce: true, or false after the last one.
+  Expected<bool, ClusterMessageError> next(Announce& out);
+  /// The next scrape, once next(Announce&) said false: true, or false after the last one; an
+  /// error for bytes after it.
+  Expected<bool, ClusterMessageError> next(Scrape& out);
 
  private:
-  ReplyBatchReader() = default;
+  BatchReader() = default;
   Expected<bool, ClusterMessageError> fail(ClusterMessageError e);
   std::string_view rest_;
   std::size_t left_ = 0;
   bool in_scrapes_ = false;
 };
+using ForwardBatchReader = BatchReader<ForwardedAnnounce, ForwardedScrape>;
+using ReplyBatchReader = BatchReader<AnnounceReply, ScrapeReply>;
 
-/// A reply batch built item by item: each reply is encoded when added (so the answer's peer
-/// list can be freed at once instead of waiting in a batch), the message assembled by finish().
-/// The bytes are those of encode_cluster_message(ReplyBatch) with the same items.
-class ReplyBatchWriter {
+/// A forward or reply batch built item by item: each item is encoded when added (an owner's
+/// answer and its peer list can be freed at once instead of waiting in a batch), the message
+/// assembled by finish(). The bytes are those of encode_cluster_message(ForwardBatch or
+/// ReplyBatch) with the same items.
+template <class Announce, class Scrape>
+class BatchWriter {
  public:
-  void add(const AnnounceReply& r);
-  void add(const ScrapeReply& r);
+  void add(const Announce& a);
+  void add(const Scrape& s);
   std::size_t items() const { return announces_count_ + scrapes_count_; }
   /// The message's size if finished now.
   std::size_t bytes() const;
@@ -256,12 +261,14 @@ class ReplyBatchWriter {
 
  private:
   void start();
-  std::string message_;  // head, announce count, announce replies
+  std::string message_;  // head, announce count, announces
   std::string scrapes_;
   std::size_t last_bytes_ = 0;  // size of the last message finished
   std::size_t announces_count_ = 0;
   std::size_t scrapes_count_ = 0;
 };
+using ForwardBatchWriter = BatchWriter<ForwardedAnnounce, ForwardedScrape>;
+using ReplyBatchWriter = BatchWriter<AnnounceReply, ScrapeReply>;
 
 /// Upper bounds of the encoded size of one item inside a message, for chunking.
 std::size_t encoded_bytes_max(const ForwardedAnnounce& a);

@@ -505,29 +505,31 @@ void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::ui
   auto open = std::find_if(open_forwards_.begin(), open_forwards_.end(),
                            [&](const OpenForward& o) { return same_node(o.to, to); });
   if (open == open_forwards_.end()) {
-    open_forwards_.push_back(OpenForward{to, {}, kEnvelopeBytesMax, now});
+    open_forwards_.push_back(OpenForward{to, {}, now});
     open = std::prev(open_forwards_.end());
   }
-  std::size_t bytes;
+  // Encoded at once into the batch: nothing of the request is kept for it.
   if (item.is_announce) {
-    ForwardedAnnounce a{txid, item.request, false};
     // BEP 23 compact answers carry no peer ids; the stores keep none either.
-    bytes = encoded_bytes_max(a);
-    open->batch.announces.push_back(std::move(a));
+    open->batch.add(ForwardedAnnounce{txid, item.request, false});
     ++counters_->announces_forwarded;
   } else {
-    ForwardedScrape s{txid, {item.key}};
-    bytes = encoded_bytes_max(s);
-    open->batch.scrapes.push_back(std::move(s));
+    open->batch.add(ForwardedScrape{txid, {item.key}});
     ++counters_->scrapes_forwarded;
   }
-  open->bytes += bytes;
-  if (open->bytes >= ClusterLimits::kBatchBytesTarget ||
-      open->batch.announces.size() + open->batch.scrapes.size() >= ClusterLimits::kBatchItemsMax) {
-    ++counters_->forward_messages;
-    send(open->to, std::move(open->batch));
+  if (open->batch.bytes() >= ClusterLimits::kBatchBytesTarget ||
+      open->batch.items() >= ClusterLimits::kBatchItemsMax) {
+    send_forwards(*open);
     open_forwards_.erase(open);
   }
+}
+
+void ClusterNode::send_forwards(OpenForward& o) {
+  ++counters_->forward_messages;
+  std::string payload;
+  o.batch.finish(payload);
+  RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
+  send_payload(o.to, std::move(payload));
 }
 
 void ClusterNode::complete_announce(std::uint32_t txid,
@@ -706,9 +708,27 @@ ScrapeEntry ClusterNode::apply_scrape(const InfoHash& h, TimePoint now) {
   return service_.apply_scrape(one, now).files.at(0);
 }
 
-void ClusterNode::on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatch batch) {
-  for (const auto& a : batch.announces) answer_forwarded_announce(now, from, a);
-  for (const auto& s : batch.scrapes) answer_forwarded_scrape(now, from, s);
+void ClusterNode::on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatchReader& batch) {
+  // Requests are read one at a time into the same objects. A malformed one ends the batch;
+  // the requests not answered by then time out at their sender.
+  for (;;) {
+    auto more = batch.next(forwarded_announce_scratch_);
+    if (!more) {
+      ++counters_->malformed;
+      return;
+    }
+    if (!*more) break;
+    answer_forwarded_announce(now, from, forwarded_announce_scratch_);
+  }
+  for (;;) {
+    auto more = batch.next(forwarded_scrape_scratch_);
+    if (!more) {
+      ++counters_->malformed;
+      return;
+    }
+    if (!*more) break;
+    answer_forwarded_scrape(now, from, forwarded_scrape_scratch_);
+  }
 }
 
 void ClusterNode::answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
@@ -928,14 +948,16 @@ void ClusterNode::handle_message(TimePoint now, const dht::NodeRef& from,
     on_reply(now, from, *rep);
     return;
   }
+  if (auto fwd = ForwardBatchReader::open(payload)) {
+    on_forward(now, from, *fwd);
+    return;
+  }
   auto m = decode_cluster_message(payload);
   if (!m) {
     ++counters_->malformed;
     return;
   }
-  if (auto* f = std::get_if<ForwardBatch>(&*m)) {
-    on_forward(now, from, std::move(*f));
-  } else if (auto* p = std::get_if<PullRequest>(&*m)) {
+  if (auto* p = std::get_if<PullRequest>(&*m)) {
     on_pull(now, from, *p);
   } else if (auto* d = std::get_if<TransferDone>(&*m)) {
     on_done(now, from, *d);
@@ -1572,9 +1594,8 @@ bool ClusterNode::batch_due(TimePoint opened, std::size_t items) const {
 
 void ClusterNode::flush_open() {
   std::erase_if(open_forwards_, [&](OpenForward& o) {
-    if (!batch_due(o.opened, o.batch.announces.size() + o.batch.scrapes.size())) return false;
-    ++counters_->forward_messages;
-    send(o.to, std::move(o.batch));
+    if (!batch_due(o.opened, o.batch.items())) return false;
+    send_forwards(o);
     return true;
   });
   std::erase_if(open_replies_, [&](OpenReply& o) {

@@ -262,8 +262,7 @@ class ClusterNode final : public RequestHandler {
   };
   struct OpenForward {
     dht::NodeRef to;
-    ForwardBatch batch;
-    std::size_t bytes = 0;
+    ForwardBatchWriter batch;
     TimePoint opened;
   };
   struct OpenReply {
@@ -389,7 +388,7 @@ class ClusterNode final : public RequestHandler {
   }
   /// Removes from `snap` the peers stopped here after the copy's last announce.
   void drop_stopped(SwarmSnapshot& snap, TimePoint now) const;
-  void on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatch batch);
+  void on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatchReader& batch);
   void answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
                                  const ForwardedAnnounce& a);
   void answer_forwarded_scrape(TimePoint now, const dht::NodeRef& from, const ForwardedScrape& s);
@@ -399,6 +398,7 @@ class ClusterNode final : public RequestHandler {
   /// The open reply batch to `to` with room for `bytes` more (a full one is sent first).
   ReplyBatchWriter& open_reply_to(const dht::NodeRef& to, std::size_t bytes);
   void send_replies(OpenReply& o);
+  void send_forwards(OpenForward& o);
 
   // Replication and ranges.
   std::vector<dht::NodeRef> replica_targets() const;
@@ -473,7 +473,10 @@ class ClusterNode final : public RequestHandler {
   // Outgoing.
   std::vector<OpenForward> open_forwards_;
   std::vector<std::string_view> bundle_parts_;  // scratch of handle_app
-  AnnounceReply announce_reply_scratch_;        // each reply of a batch is read into them
+  // Each item of a received batch is read into these in turn.
+  ForwardedAnnounce forwarded_announce_scratch_;
+  ForwardedScrape forwarded_scrape_scratch_;
+  AnnounceReply announce_reply_scratch_;
   ScrapeReply scrape_reply_scratch_;
   std::vector<OpenReply> open_replies_;
   std::deque<AppTransmit> outbox_;

@@ -311,14 +311,15 @@ BOOST_DATA_TEST_CASE(every_kind_round_trips_for_many_seeds, bdata::xrange(300), 
   }
 }
 
-// An owner encodes each reply as it answers: the batch it sends must be byte for byte what
-// the whole-batch encoder makes, also when the writer is reused after finish().
-BOOST_AUTO_TEST_CASE(reply_writer_matches_the_batch_encoder) {
-  dht::Prng rng(5);
-  ReplyBatchWriter w;
+// Forwards and replies are encoded item by item as they are made: the batch sent must be byte
+// for byte what the whole-batch encoder makes, also when the writer is reused after finish().
+template <class Batch, class Writer>
+void check_writer_matches_the_batch_encoder(std::size_t kind) {
+  dht::Prng rng(5 + kind);
+  Writer w;
   for (int round = 0; round < 200; ++round) {
-    auto m = random_message(rng, 1);
-    const auto& batch = std::get<ReplyBatch>(m);
+    auto m = random_message(rng, kind);
+    const auto& batch = std::get<Batch>(m);
     for (const auto& a : batch.announces) w.add(a);
     for (const auto& s : batch.scrapes) w.add(s);
     BOOST_TEST(w.items() == batch.announces.size() + batch.scrapes.size());
@@ -329,11 +330,16 @@ BOOST_AUTO_TEST_CASE(reply_writer_matches_the_batch_encoder) {
     w.finish(bytes);
     std::string whole;
     encode_cluster_message(m, whole);
-    BOOST_TEST_INFO("round " << round);
+    BOOST_TEST_INFO("kind " << kind << " round " << round);
     BOOST_TEST(bytes == before + whole);
     BOOST_TEST(bytes.size() == before.size() + predicted);
     BOOST_TEST(w.items() == 0U);
   }
+}
+
+BOOST_AUTO_TEST_CASE(batch_writers_match_the_batch_encoder) {
+  check_writer_matches_the_batch_encoder<ForwardBatch, ForwardBatchWriter>(0);
+  check_writer_matches_the_batch_encoder<ReplyBatch, ReplyBatchWriter>(1);
 }
 
 /// A replicate message read swarm by swarm, as a replica merges it; nullopt for a malformed one
@@ -381,12 +387,14 @@ BOOST_AUTO_TEST_CASE(replicate_reader_reads_what_the_decoder_reads) {
   }
 }
 
-/// A reply batch read item by item, as the asking node answers its clients; nullopt for a
-/// malformed one (its head, an item, or bytes after the last).
-std::optional<ReplyBatch> read_replies(std::string_view bytes, AnnounceReply& a, ScrapeReply& s) {
-  auto r = ReplyBatchReader::open(bytes);
+/// A forward or reply batch read item by item, as an owner answers forwards and the asking
+/// node answers its clients; nullopt for a malformed one (its head, an item, or bytes after
+/// the last).
+template <class Batch, class Reader, class Announce, class Scrape>
+std::optional<Batch> read_batch(std::string_view bytes, Announce& a, Scrape& s) {
+  auto r = Reader::open(bytes);
   if (!r) return std::nullopt;
-  ReplyBatch m;
+  Batch m;
   for (;;) {
     auto more = r->next(a);
     if (!more) return std::nullopt;
@@ -401,40 +409,56 @@ std::optional<ReplyBatch> read_replies(std::string_view bytes, AnnounceReply& a,
   }
 }
 
-std::optional<ReplyBatch> read_replies(std::string_view bytes) {
-  AnnounceReply a;
-  ScrapeReply s;
-  return read_replies(bytes, a, s);
+template <class Batch, class Reader, class Announce, class Scrape>
+std::optional<Batch> read_batch(std::string_view bytes) {
+  Announce a;
+  Scrape s;
+  return read_batch<Batch, Reader>(bytes, a, s);
 }
 
-// The asking node reads reply batches item by item into the same reply objects: the same
-// replies as the decoder (nothing left over from the item before), every malformed batch caught
-// where the decoder catches it, and once the objects have grown, reading allocates nothing.
-BOOST_AUTO_TEST_CASE(reply_reader_reads_what_the_decoder_reads) {
-  dht::Prng rng(23);
-  AnnounceReply a;
-  ScrapeReply s;
+// Owners read forward batches, and the asking node reply batches, item by item into the same
+// objects: the same items as the decoder (nothing left over from the item before), every
+// malformed batch caught where the decoder catches it.
+template <class Batch, class Reader, class Announce, class Scrape>
+void check_reader_reads_what_the_decoder_reads(std::size_t kind) {
+  dht::Prng rng(23 + kind);
+  Announce a;
+  Scrape s;
   for (int round = 0; round < 300; ++round) {
-    auto m = random_message(rng, 1);
+    auto m = random_message(rng, kind);
     std::string bytes;
     encode_cluster_message(m, bytes);
-    BOOST_TEST_INFO("round " << round);
-    auto read = read_replies(bytes, a, s);
+    BOOST_TEST_INFO("kind " << kind << " round " << round);
+    auto read = read_batch<Batch, Reader>(bytes, a, s);
     BOOST_REQUIRE(read.has_value());
     BOOST_TEST(same(m, ClusterMessage(*read)));
+    auto read_fresh = [](std::string_view b) {
+      return read_batch<Batch, Reader, Announce, Scrape>(b);
+    };
     for (std::size_t cut = 0; cut < bytes.size(); cut += 1 + rng.below(7))
-      BOOST_TEST(!read_replies(std::string_view(bytes).substr(0, cut)).has_value());
-    BOOST_TEST(!read_replies(bytes + "x").has_value());
+      BOOST_TEST(!read_fresh(std::string_view(bytes).substr(0, cut)).has_value());
+    BOOST_TEST(!read_fresh(bytes + "x").has_value());
     for (int flip = 0; flip < 20; ++flip) {
       std::string bad = bytes;
       bad[rng.below(bad.size())] ^= static_cast<char>(1 + rng.below(255));
       auto decoded = decode_cluster_message(bad);
-      const bool decoder_ok = decoded.has_value() && std::holds_alternative<ReplyBatch>(*decoded);
-      auto reader = read_replies(bad);
+      const bool decoder_ok = decoded.has_value() && std::holds_alternative<Batch>(*decoded);
+      auto reader = read_fresh(bad);
       BOOST_TEST(reader.has_value() == decoder_ok);
       if (reader && decoder_ok) BOOST_TEST(same(ClusterMessage(*reader), *decoded));
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(batch_readers_read_what_the_decoder_reads) {
+  check_reader_reads_what_the_decoder_reads<ForwardBatch, ForwardBatchReader, ForwardedAnnounce,
+                                            ForwardedScrape>(0);
+  check_reader_reads_what_the_decoder_reads<ReplyBatch, ReplyBatchReader, AnnounceReply,
+                                            ScrapeReply>(1);
+}
+
+// Once its objects have grown, reading a reply batch allocates nothing.
+BOOST_AUTO_TEST_CASE(reply_reader_allocates_nothing_once_grown) {
   // Announce replies without peer ids (what the stores answer), read twice: the second time
   // into objects already grown to size.
   ReplyBatch batch;
