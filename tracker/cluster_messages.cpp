@@ -858,11 +858,7 @@ Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::next(Announce
     rest_ = rest_.substr(rest_.size() - r.left());
     return false;
   }
-  reset_keeping_buffers(out);
-  if (auto s = decode_item(r, out); !s) return fail(s.error());
-  rest_ = rest_.substr(rest_.size() - r.left());
-  --left_;
-  return true;
+  return read(out);
 }
 
 template <class Announce, class Scrape>
@@ -872,6 +868,12 @@ Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::next(Scrape& 
     if (!rest_.empty()) return fail(Err::trailing);
     return false;
   }
+  return read(out);
+}
+
+template <class Announce, class Scrape>
+template <class Item>
+Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::read(Item& out) {
   Reader r(rest_);
   reset_keeping_buffers(out);
   if (auto s = decode_item(r, out); !s) return fail(s.error());

@@ -236,6 +236,9 @@ class BatchReader {
 
  private:
   BatchReader() = default;
+  /// Reads the item at rest_ into `out`.
+  template <class Item>
+  Expected<bool, ClusterMessageError> read(Item& out);
   Expected<bool, ClusterMessageError> fail(ClusterMessageError e);
   std::string_view rest_;
   std::size_t left_ = 0;

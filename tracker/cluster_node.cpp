@@ -708,27 +708,29 @@ ScrapeEntry ClusterNode::apply_scrape(const InfoHash& h, TimePoint now) {
   return service_.apply_scrape(one, now).files.at(0);
 }
 
+namespace {
+/// Reads the items of one list of `batch` into `scratch` in turn and hands each to `handle`:
+/// true after the last, false at a malformed one (the items before it were handled).
+template <class Reader, class Item, class Handle>
+bool for_each_item(Reader& batch, Item& scratch, Handle&& handle) {
+  for (;;) {
+    auto more = batch.next(scratch);
+    if (!more) return false;
+    if (!*more) return true;
+    handle(scratch);
+  }
+}
+}  // namespace
+
 void ClusterNode::on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatchReader& batch) {
   // Requests are read one at a time into the same objects. A malformed one ends the batch;
   // the requests not answered by then time out at their sender.
-  for (;;) {
-    auto more = batch.next(forwarded_announce_scratch_);
-    if (!more) {
-      ++counters_->malformed;
-      return;
-    }
-    if (!*more) break;
-    answer_forwarded_announce(now, from, forwarded_announce_scratch_);
-  }
-  for (;;) {
-    auto more = batch.next(forwarded_scrape_scratch_);
-    if (!more) {
-      ++counters_->malformed;
-      return;
-    }
-    if (!*more) break;
-    answer_forwarded_scrape(now, from, forwarded_scrape_scratch_);
-  }
+  const bool whole =
+      for_each_item(batch, forwarded_announce_scratch_,
+                    [&](const ForwardedAnnounce& a) { answer_forwarded_announce(now, from, a); }) &&
+      for_each_item(batch, forwarded_scrape_scratch_,
+                    [&](const ForwardedScrape& sc) { answer_forwarded_scrape(now, from, sc); });
+  if (!whole) ++counters_->malformed;
 }
 
 void ClusterNode::answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
@@ -850,16 +852,9 @@ void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatchRe
   };
   // Items are read one at a time into the same reply objects: their buffers serve the whole
   // batch. A malformed item ends the batch; the requests not answered by then time out.
-  AnnounceReply& r = announce_reply_scratch_;
-  for (;;) {
-    auto more = batch.next(r);
-    if (!more) {
-      ++counters_->malformed;
-      return;
-    }
-    if (!*more) break;
+  auto on_announce = [&](AnnounceReply& r) {
     Item* item = take(r.txid, true);
-    if (!item) continue;
+    if (!item) return;
     switch (r.status) {
       case ReplyStatus::ok: {
         ++counters_->answered_remote;
@@ -876,36 +871,32 @@ void ClusterNode::on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatchRe
         not_owner(r.txid, *item);
         break;
     }
-  }
-  ScrapeReply& sr = scrape_reply_scratch_;
-  for (;;) {
-    auto more = batch.next(sr);
-    if (!more) {
-      ++counters_->malformed;
-      return;
-    }
-    if (!*more) break;
-    Item* item = take(sr.txid, false);
-    if (!item) continue;
-    switch (sr.status) {
+  };
+  auto on_scrape = [&](const ScrapeReply& r) {
+    Item* item = take(r.txid, false);
+    if (!item) return;
+    switch (r.status) {
       case ReplyStatus::ok:
-        if (sr.files.size() != 1 || sr.files[0].info_hash != item->key) {
+        if (r.files.size() != 1 || r.files[0].info_hash != item->key) {
           ++counters_->bad_replies;
-          fail_item(sr.txid, kNoOwnerReason);
+          fail_item(r.txid, kNoOwnerReason);
           break;
         }
         ++counters_->answered_remote;
-        complete_scrape(sr.txid, sr.files[0]);
+        complete_scrape(r.txid, r.files[0]);
         break;
       case ReplyStatus::failure:
         ++counters_->remote_failures;
-        complete_scrape(sr.txid, Unexpected(sr.failure));
+        complete_scrape(r.txid, Unexpected(r.failure));
         break;
       case ReplyStatus::not_owner:
-        not_owner(sr.txid, *item);
+        not_owner(r.txid, *item);
         break;
     }
-  }
+  };
+  if (!for_each_item(batch, announce_reply_scratch_, on_announce) ||
+      !for_each_item(batch, scrape_reply_scratch_, on_scrape))
+    ++counters_->malformed;
 }
 
 // ---- messages from the ring ----------------------------------------------------------------
