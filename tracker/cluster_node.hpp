@@ -473,7 +473,8 @@ class ClusterNode final : public RequestHandler {
   // Outgoing.
   std::vector<OpenForward> open_forwards_;
   std::vector<std::string_view> bundle_parts_;  // scratch of handle_app
-  // Each item of a received batch is read into these in turn.
+  // Each item of a received batch is read into these in turn (like bundle_parts_: answering
+  // an item never receives another payload, so they are not reused under our feet).
   ForwardedAnnounce forwarded_announce_scratch_;
   ForwardedScrape forwarded_scrape_scratch_;
   AnnounceReply announce_reply_scratch_;
