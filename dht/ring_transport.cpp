@@ -10,15 +10,18 @@
 namespace ringtracker::dht {
 
 RingTransport::RingTransport(event_base* base, Hooks hooks)
-    : base_(base), hooks_(std::move(hooks)), buffer_(kDatagramMax + 1, '\0') {}
+    : base_(base),
+      hooks_(std::move(hooks)),
+      in_(kReceiveBatch, std::string(kDatagramMax + 1, '\0')) {}
 
 RingTransport::~RingTransport() {
+  if (socket_.fd() >= 0) flush();
   if (timer_ev_) event_free(timer_ev_);
 }
 
 Expected<SocketAddress, std::string> RingTransport::open(const SocketAddress& bind) {
-  auto bound = socket_.open(base_, bind, kSocketBufferBytes, &RingTransport::on_readable, this,
-                            "udp");
+  auto bound =
+      socket_.open(base_, bind, kSocketBufferBytes, &RingTransport::on_readable, this, "udp");
   if (!bound) return Unexpected("ring " + bound.error());
   int sndbuf = kSocketBufferBytes;
   (void)::setsockopt(socket_.fd(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
@@ -34,20 +37,32 @@ bool RingTransport::set_secrets(const std::vector<std::string>& secrets) {
   return auth_.has_value();
 }
 
-void RingTransport::send(const SocketAddress& to, std::span<const std::uint8_t> bytes) {
-  if (auth_) {
-    out_.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    if (!auth_->sign(bytes, out_)) {
-      ++send_failures_;
-      return;
-    }
-    bytes = {reinterpret_cast<const std::uint8_t*>(out_.data()), out_.size()};
-  }
-  sockaddr_storage ss;
-  socklen_t len = to_sockaddr(to, ss);
-  if (::sendto(socket_.fd(), bytes.data(), bytes.size(), MSG_DONTWAIT,
-               reinterpret_cast<sockaddr*>(&ss), len) < 0)
+void RingTransport::queue(const SocketAddress& to, std::span<const std::uint8_t> bytes) {
+  if (queued_ == kSendBatch) flush();
+  std::string& out = out_[queued_];
+  out.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (auth_ && !auth_->sign(bytes, out)) {
     ++send_failures_;
+    return;
+  }
+  const socklen_t len = to_sockaddr(to, out_addr_[queued_]);
+  out_iov_[queued_] = {out.data(), out.size()};
+  point_msg(out_msg_[queued_], out_addr_[queued_], len, out_iov_[queued_]);
+  ++queued_;
+}
+
+void RingTransport::flush() {
+  unsigned sent = 0;
+  while (sent < queued_) {
+    const int m = ::sendmmsg(socket_.fd(), out_msg_.data() + sent, queued_ - sent, MSG_DONTWAIT);
+    if (m > 0) {
+      sent += static_cast<unsigned>(m);
+    } else {
+      ++send_failures_;  // the first remaining datagram was refused: skip it, send the others
+      ++sent;
+    }
+  }
+  queued_ = 0;
 }
 
 void RingTransport::arm(TimePoint when) {
@@ -68,30 +83,37 @@ void RingTransport::arm(TimePoint when) {
 void RingTransport::on_readable(evutil_socket_t, short, void* arg) noexcept {
   auto* self = static_cast<RingTransport*>(arg);
   try {
-    for (int i = 0; i < kReadsPerWakeup; ++i) {
-      sockaddr_storage ss;
-      socklen_t slen = sizeof ss;
-      ssize_t n = ::recvfrom(self->socket_.fd(), self->buffer_.data(), self->buffer_.size(),
-                             MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), &slen);
-      if (n < 0) return;
-      if (static_cast<std::size_t>(n) > kDatagramMax) {
-        ++self->oversized_drops_;
-        continue;
-      }
-      auto from = from_sockaddr(ss);
-      if (!from) continue;
-      std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(self->buffer_.data()),
-                                          static_cast<std::size_t>(n));
-      if (self->auth_) {
-        // Checked before anything parses the bytes: unauthenticated input costs one tag.
-        auto body = self->auth_->verify(bytes);
-        if (!body) {
-          ++self->unauthenticated_drops_;
+    for (int read = 0; read < kReadsPerWakeup;) {
+      for (unsigned i = 0; i < kReceiveBatch; ++i)
+        point_receive(self->in_msg_[i], self->in_addr_[i], self->in_iov_[i], self->in_[i].data(),
+                      self->in_[i].size());
+      const int n = ::recvmmsg(self->socket_.fd(), self->in_msg_.data(), kReceiveBatch,
+                               MSG_DONTWAIT, nullptr);
+      if (n <= 0) return;
+      read += n;
+      const TimePoint now = Clock::now();
+      for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
+        const mmsghdr& m = self->in_msg_[i];
+        if (m.msg_len > kDatagramMax || (m.msg_hdr.msg_flags & MSG_TRUNC)) {
+          ++self->oversized_drops_;
           continue;
         }
-        bytes = *body;
+        auto from = from_sockaddr(self->in_addr_[i]);
+        if (!from) continue;
+        std::span<const std::uint8_t> bytes(
+            reinterpret_cast<const std::uint8_t*>(self->in_[i].data()), m.msg_len);
+        if (self->auth_) {
+          // Checked before anything parses the bytes: unauthenticated input costs one tag.
+          auto body = self->auth_->verify(bytes);
+          if (!body) {
+            ++self->unauthenticated_drops_;
+            continue;
+          }
+          bytes = *body;
+        }
+        self->hooks_.on_datagram(now, *from, bytes);
       }
-      self->hooks_.on_datagram(Clock::now(), *from, bytes);
+      if (static_cast<unsigned>(n) < kReceiveBatch) return;
     }
   } catch (...) {
     // Never unwind through libevent; the ring tolerates a lost datagram.

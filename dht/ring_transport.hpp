@@ -4,14 +4,16 @@
 #pragma once
 
 #include <event2/event.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <array>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <vector>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "common/clock.hpp"
 #include "common/event_udp_socket.hpp"
@@ -27,6 +29,10 @@ class RingTransport {
   static constexpr std::size_t kDatagramMax = 65507;
   /// Datagrams read per readiness callback before yielding to other events.
   static constexpr int kReadsPerWakeup = 256;
+  /// Datagrams read per recvmmsg call (each slot holds a datagram of kDatagramMax bytes).
+  static constexpr unsigned kReceiveBatch = 16;
+  /// Datagrams queued by queue() before they leave in one sendmmsg without waiting for flush().
+  static constexpr unsigned kSendBatch = 64;
   /// Socket buffers: replication bursts must not be dropped by the kernel.
   static constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
 
@@ -39,14 +45,21 @@ class RingTransport {
   };
 
   RingTransport(event_base* base, Hooks hooks);
-  ~RingTransport();
+  ~RingTransport();  // flushes what is queued
   RingTransport(const RingTransport&) = delete;
   RingTransport& operator=(const RingTransport&) = delete;
 
   /// Binds the ring socket (port 0 picks one) and returns the bound address.
   Expected<SocketAddress, std::string> open(const SocketAddress& bind);
-  /// Sends one datagram now; failures are counted, never thrown (the ring retransmits).
-  void send(const SocketAddress& to, std::span<const std::uint8_t> bytes);
+  /// Queues one datagram (copied, and signed when secrets are set); it leaves at the next
+  /// flush(), or at once with the others queued when kSendBatch are waiting. Failures are
+  /// counted, never thrown (the ring retransmits).
+  void queue(const SocketAddress& to, std::span<const std::uint8_t> bytes);
+  /// Sends every queued datagram, in the order queued, with as few sendmmsg calls as the socket
+  /// allows: the datagrams of one event-loop pass leave together, so a node on the same core
+  /// that one of them wakes runs once, not once per datagram. A datagram the socket refuses is
+  /// counted and skipped; the rest still go.
+  void flush();
   /// (Re)arms the single timer for `when` (TimePoint::max() disarms it).
   void arm(TimePoint when);
   /// Authenticates ring traffic with the cluster secrets (RingAuth: a GMAC tag under the first
@@ -69,12 +82,21 @@ class RingTransport {
   EventUdpSocket socket_;
   event* timer_ev_ = nullptr;
   TimePoint armed_ = TimePoint::max();
-  std::string buffer_;
+  /// Receive slots for recvmmsg (kDatagramMax + 1 bytes each, so that a longer datagram shows).
+  std::vector<std::string> in_;
+  std::array<sockaddr_storage, kReceiveBatch> in_addr_{};
+  std::array<iovec, kReceiveBatch> in_iov_{};
+  std::array<mmsghdr, kReceiveBatch> in_msg_{};
+  /// Send queue: datagram bytes (+ nonce and tag) per slot, kept allocated between flushes.
+  std::array<std::string, kSendBatch> out_{};
+  std::array<sockaddr_storage, kSendBatch> out_addr_{};
+  std::array<iovec, kSendBatch> out_iov_{};
+  std::array<mmsghdr, kSendBatch> out_msg_{};
+  unsigned queued_ = 0;
   std::uint64_t send_failures_ = 0;
   std::uint64_t oversized_drops_ = 0;
   std::uint64_t unauthenticated_drops_ = 0;
   std::optional<RingAuth> auth_;
-  std::string out_;  // datagram + nonce + tag, reused
 };
 
 }  // namespace ringtracker::dht

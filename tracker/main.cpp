@@ -155,7 +155,7 @@ struct Daemon {
         }
       }
       while (auto t = ring->poll_transmit()) {
-        ring_transport->send(t->destination, {reinterpret_cast<const std::uint8_t*>(t->bytes.data()),
+        ring_transport->queue(t->destination, {reinterpret_cast<const std::uint8_t*>(t->bytes.data()),
                                               t->bytes.size()});
         moved = true;
       }
@@ -170,6 +170,7 @@ struct Daemon {
         moved = true;
       }
     }
+    ring_transport->flush();  // this pass's datagrams leave together
     auto wake = ring->next_timeout();
     if (cluster) wake = std::min(wake, cluster->next_timeout());
     if (stopping && !leave_sent) wake = std::min(wake, now + kLeavePollInterval);
