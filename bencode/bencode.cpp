@@ -1,27 +1,52 @@
-// Adapter over lt::bdecode. Nodes hold a heap copy of a bdecode_node so that no other module
-// needs libtorrent headers; the copy of a non-root node is a few words (no token copy).
+// Adapter over lt::bdecode. Nodes hold a non-owning bdecode_node in their own storage so that
+// no other module needs libtorrent headers; copying one is a few words (no token copy).
 #include "bencode/bencode.hpp"
 
 #include <charconv>
 #include <libtorrent/bdecode.hpp>
+#include <new>
 
 namespace ringtracker::bencode {
 
+static_assert(sizeof(libtorrent::bdecode_node) <= Node::kNodeBytes &&
+                  alignof(libtorrent::bdecode_node) <= Node::kNodeAlign,
+              "Node's inline storage must hold a bdecode_node");
+
 Node::Node() = default;
-Node::~Node() = default;
-Node::Node(const libtorrent::bdecode_node& n)
-    : n_(std::make_unique<libtorrent::bdecode_node>(n.non_owning())) {}
-Node::Node(const Node& o)
-    : n_(o.n_ ? std::make_unique<libtorrent::bdecode_node>(o.n_->non_owning()) : nullptr) {}
+Node::~Node() { reset(); }
+Node::Node(const libtorrent::bdecode_node& n) { assign(n); }
+Node::Node(const Node& o) {
+  if (o.has_) assign(*o.get());
+}
 Node& Node::operator=(const Node& o) {
-  if (this != &o)
-    n_ = o.n_ ? std::make_unique<libtorrent::bdecode_node>(o.n_->non_owning()) : nullptr;
+  if (this != &o) {
+    reset();
+    if (o.has_) assign(*o.get());
+  }
   return *this;
+}
+Node::Node(Node&& o) noexcept : Node(static_cast<const Node&>(o)) {}
+Node& Node::operator=(Node&& o) noexcept { return *this = static_cast<const Node&>(o); }
+
+const libtorrent::bdecode_node* Node::get() const {
+  return has_ ? std::launder(reinterpret_cast<const libtorrent::bdecode_node*>(storage_)) : nullptr;
+}
+
+void Node::reset() {
+  if (!has_) return;
+  std::launder(reinterpret_cast<libtorrent::bdecode_node*>(storage_))->~bdecode_node();
+  has_ = false;
+}
+
+// A non-owning copy is a few words (no token copy); it points into the Document's tokens.
+void Node::assign(const libtorrent::bdecode_node& n) {
+  ::new (static_cast<void*>(storage_)) libtorrent::bdecode_node(n.non_owning());
+  has_ = true;
 }
 
 Node::Type Node::type() const {
-  if (!n_) return Type::none;
-  switch (n_->type()) {
+  if (!has_) return Type::none;
+  switch (get()->type()) {
     case libtorrent::bdecode_node::dict_t:
       return Type::dict;
     case libtorrent::bdecode_node::list_t:
@@ -37,14 +62,14 @@ Node::Type Node::type() const {
 
 std::optional<std::string_view> Node::string() const {
   if (type() != Type::string) return std::nullopt;
-  auto v = n_->string_value();
+  auto v = get()->string_value();
   return std::string_view(v.data(), v.size());
 }
 
 std::optional<std::int64_t> Node::integer() const {
   if (type() != Type::integer) return std::nullopt;
   // int_value() saturates silently on overflow; reject what does not fit instead.
-  auto buf = n_->data_section();
+  auto buf = get()->data_section();
   if (buf.size() < 3) return std::nullopt;
   std::string_view digits(buf.data() + 1, static_cast<std::size_t>(buf.size()) - 2);
   std::int64_t v = 0;
@@ -54,27 +79,27 @@ std::optional<std::int64_t> Node::integer() const {
 }
 
 std::size_t Node::list_size() const {
-  return type() == Type::list ? static_cast<std::size_t>(n_->list_size()) : 0;
+  return type() == Type::list ? static_cast<std::size_t>(get()->list_size()) : 0;
 }
 
 Node Node::list_at(std::size_t i) const {
   if (i >= list_size()) return Node();
-  return Node(n_->list_at(static_cast<int>(i)));
+  return Node(get()->list_at(static_cast<int>(i)));
 }
 
 std::size_t Node::dict_size() const {
-  return type() == Type::dict ? static_cast<std::size_t>(n_->dict_size()) : 0;
+  return type() == Type::dict ? static_cast<std::size_t>(get()->dict_size()) : 0;
 }
 
 std::pair<std::string_view, Node> Node::dict_at(std::size_t i) const {
   if (i >= dict_size()) return {};
-  auto [k, v] = n_->dict_at(static_cast<int>(i));
+  auto [k, v] = get()->dict_at(static_cast<int>(i));
   return {std::string_view(k.data(), k.size()), Node(v)};
 }
 
 Node Node::find(std::string_view key) const {
   if (type() != Type::dict) return Node();
-  auto v = n_->dict_find(libtorrent::string_view(key.data(), key.size()));
+  auto v = get()->dict_find(libtorrent::string_view(key.data(), key.size()));
   if (!v) return Node();
   return Node(v);
 }

@@ -23,8 +23,8 @@ namespace ringtracker::bencode {
 /// Limits applied to every decode of bytes from outside.
 struct DecodeLimits {
   static constexpr std::size_t kBytesMaxDefault = 64 * 1024;  // larger than any UDP datagram
-  static constexpr int kDepthMaxDefault = 16;                  // ring messages nest 3 deep
-  static constexpr int kTokensMaxDefault = 8192;               // ~ items in a big peer list
+  static constexpr int kDepthMaxDefault = 16;                 // ring messages nest 3 deep
+  static constexpr int kTokensMaxDefault = 8192;              // ~ items in a big peer list
   std::size_t bytes_max = kBytesMaxDefault;
   int depth_max = kDepthMaxDefault;
   int tokens_max = kTokensMaxDefault;
@@ -39,11 +39,17 @@ struct DecodeError {
 class Node {
  public:
   enum class Type : std::uint8_t { none, dict, list, string, integer };
+  /// Storage for the libtorrent node inside the Node (no allocation per lookup; bencode.cpp
+  /// checks that it fits), so that other modules need no libtorrent header.
+  static constexpr std::size_t kNodeBytes = 64;
+  static constexpr std::size_t kNodeAlign = 8;
 
   Node();
   ~Node();
   Node(const Node&);
   Node& operator=(const Node&);
+  Node(Node&&) noexcept;
+  Node& operator=(Node&&) noexcept;
 
   Type type() const;
   bool is_dict() const { return type() == Type::dict; }
@@ -67,7 +73,12 @@ class Node {
  private:
   friend class Document;
   explicit Node(const libtorrent::bdecode_node& n);
-  std::unique_ptr<libtorrent::bdecode_node> n_;
+  const libtorrent::bdecode_node* get() const;
+  void reset();
+  void assign(const libtorrent::bdecode_node& n);
+
+  alignas(kNodeAlign) unsigned char storage_[kNodeBytes];
+  bool has_ = false;
 };
 
 /// Owns a copy of the decoded bytes and the token table that Nodes point into.

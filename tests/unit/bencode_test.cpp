@@ -3,10 +3,29 @@
 
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
+#include <cstdlib>
+#include <new>
 #include <string>
 
 using namespace ringtracker::bencode;
 namespace bdata = boost::unit_test::data;
+
+// Allocations counted through a replaced global operator new (reading a message must not
+// allocate per lookup: ring and DHT datagrams are read on the hot path).
+namespace {
+std::size_t g_allocations = 0;
+// Freed through a pointer the optimiser cannot see through: with the deletes below inlined into
+// new-expressions, a direct free() would be warned about as a mismatched new/delete pair.
+void (*volatile g_release)(void*) = std::free;
+}  // namespace
+
+void* operator new(std::size_t n) {
+  ++g_allocations;
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { g_release(p); }
+void operator delete(void* p, std::size_t) noexcept { g_release(p); }
 
 BOOST_AUTO_TEST_CASE(decodes_nested_dict_and_reads_fields) {
   auto doc = Document::decode("d1:ai42e1:bl3:xyzi-7ee1:c0:e");
@@ -30,10 +49,21 @@ BOOST_AUTO_TEST_CASE(document_survives_move_with_short_buffer) {
 }
 
 static const char* kHostile[] = {
-    "",  "d",        "l",         "i12",        "5:abc",     "d1:ai1e",   "de1",
-    "i1ei2e",       "ie",        "3:",
+    "",
+    "d",
+    "l",
+    "i12",
+    "5:abc",
+    "d1:ai1e",
+    "de1",
+    "i1ei2e",
+    "ie",
+    "3:",
     "llllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllleeeeeeeeee",
-    "i99999999999999999999999999e", "x", "-1:a", "d3:abci1e",
+    "i99999999999999999999999999e",
+    "x",
+    "-1:a",
+    "d3:abci1e",
 };
 
 BOOST_DATA_TEST_CASE(rejects_hostile_input_without_crash, bdata::make(kHostile), text) {
@@ -63,7 +93,14 @@ BOOST_AUTO_TEST_CASE(rejects_message_over_byte_limit) {
 BOOST_AUTO_TEST_CASE(writer_round_trips_through_decoder) {
   std::string out;
   Writer w(out);
-  w.begin_dict().kv("a", -5).kv("b", std::string_view("\0x", 2)).string("c").begin_list().integer(1).end().end();
+  w.begin_dict()
+      .kv("a", -5)
+      .kv("b", std::string_view("\0x", 2))
+      .string("c")
+      .begin_list()
+      .integer(1)
+      .end()
+      .end();
   BOOST_TEST(out == std::string("d1:ai-5e1:b2:\0x1:cli1eee", 24));
   auto doc = Document::decode(out);
   BOOST_REQUIRE(doc);
@@ -88,4 +125,29 @@ BOOST_AUTO_TEST_CASE(decode_view_reads_the_callers_bytes_like_decode) {
   DecodeLimits tight;
   tight.bytes_max = 4;
   BOOST_TEST(!Document::decode_view(bytes, tight).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(reading_a_decoded_document_allocates_nothing) {
+  const std::string bytes = "d1:ad2:idi7e1:t2:xye1:bli1ei2ei3ee1:c3:xyze";
+  auto doc = Document::decode_view(bytes);
+  BOOST_REQUIRE(doc);
+  const std::size_t before = g_allocations;
+  std::int64_t sum = 0;
+  std::size_t chars = 0;
+  for (int round = 0; round < 10; ++round) {
+    const Node root = doc->root();
+    const Node inner = root.find("a");
+    sum += inner.find_integer("id").value_or(0);
+    chars += inner.find_string("t").value_or("").size();
+    const Node list = root.find("b");
+    for (std::size_t i = 0; i < list.list_size(); ++i) sum += list.list_at(i).integer().value_or(0);
+    Node copy = list;
+    copy = root.find("c");
+    chars += copy.string().value_or("").size();
+    const auto [key, value] = root.dict_at(0);
+    chars += key.size() + (value.is_dict() ? 1 : 0);
+  }
+  BOOST_TEST(g_allocations == before);
+  BOOST_TEST(sum == 10 * (7 + 1 + 2 + 3));
+  BOOST_TEST(chars == 10u * (2 + 3 + 1 + 1));
 }
