@@ -669,62 +669,68 @@ Expected<void, ClusterMessageError> split_bundle(std::string_view bytes,
   return {};
 }
 
-void encode_cluster_message(const ClusterMessage& m, std::string& out) {
-  std::visit(
-      [&](const auto& msg) {
-        using T = std::decay_t<decltype(msg)>;
-        // One allocation: the room of the head (which covers the counts too) and the items'
-        // bounds, which are what the caller chunked by, so near the real size. No room asked
-        // for below goes past this.
-        static_assert(kPullRequestBytes >= kEnvelopeBytesMax);
-        std::size_t bound = kPullRequestBytes;
-        std::size_t announces_bytes = 0;
-        if constexpr (std::is_same_v<T, ForwardBatch> || std::is_same_v<T, ReplyBatch>) {
-          announces_bytes = bytes_max(msg.announces);
-          bound += announces_bytes + bytes_max(msg.scrapes);
-        } else if constexpr (std::is_same_v<T, Replicate>) {
-          bound += bytes_max(msg.swarms);
-        }
-        out.reserve(out.size() + bound);
-        // The kinds' heads, of which a pull request is the longest.
-        append_fields(out, kPullRequestBytes, [&](Put& p) {
-          p.u8(kClusterFormatVersion);
-          if constexpr (std::is_same_v<T, ForwardBatch>) {
-            p.u8(static_cast<std::uint8_t>(Kind::forward));
-          } else if constexpr (std::is_same_v<T, ReplyBatch>) {
-            p.u8(static_cast<std::uint8_t>(Kind::reply));
-          } else if constexpr (std::is_same_v<T, Replicate>) {
-            p.u8(static_cast<std::uint8_t>(Kind::replicate));
-            p.u8(static_cast<std::uint8_t>(msg.purpose));
-            p.u32(msg.txid);
-          } else if constexpr (std::is_same_v<T, PullRequest>) {
-            p.u8(static_cast<std::uint8_t>(Kind::pull_request));
-            p.u32(msg.txid);
-            p.bytes(msg.from.bytes());
-            p.bytes(msg.to.bytes());
-          } else if constexpr (std::is_same_v<T, TransferDone>) {
-            p.u8(static_cast<std::uint8_t>(Kind::transfer_done));
-            p.u32(msg.txid);
-            p.u8(static_cast<std::uint8_t>(msg.purpose));
-            p.u32(msg.swarms);
-          } else {
-            static_assert(std::is_same_v<T, TransferAck>);
-            p.u8(static_cast<std::uint8_t>(Kind::transfer_ack));
-            p.u32(msg.txid);
-          }
-        });
-        if constexpr (std::is_same_v<T, ForwardBatch>) {
-          encode_announces(out, msg.announces, announces_bytes);
-          encode_scrapes(out, msg.scrapes);
-        } else if constexpr (std::is_same_v<T, ReplyBatch>) {
-          encode_list(out, msg.announces, ClusterLimits::kBatchItemsMax);
-          encode_list(out, msg.scrapes, ClusterLimits::kBatchItemsMax);
-        } else if constexpr (std::is_same_v<T, Replicate>) {
-          encode_list(out, msg.swarms, ClusterLimits::kSwarmsPerMessageMax);
-        }
-      },
-      m);
+namespace {
+
+template <class T>
+void encode_message(const T& msg, std::string& out) {
+  // One allocation: the room of the head (which covers the counts too) and the items'
+  // bounds, which are what the caller chunked by, so near the real size. No room asked
+  // for below goes past this.
+  static_assert(kPullRequestBytes >= kEnvelopeBytesMax);
+  std::size_t bound = kPullRequestBytes;
+  std::size_t announces_bytes = 0;
+  if constexpr (std::is_same_v<T, ForwardBatch> || std::is_same_v<T, ReplyBatch>) {
+    announces_bytes = bytes_max(msg.announces);
+    bound += announces_bytes + bytes_max(msg.scrapes);
+  } else if constexpr (std::is_same_v<T, Replicate>) {
+    bound += bytes_max(msg.swarms);
+  }
+  out.reserve(out.size() + bound);
+  // The kinds' heads, of which a pull request is the longest.
+  append_fields(out, kPullRequestBytes, [&](Put& p) {
+    p.u8(kClusterFormatVersion);
+    if constexpr (std::is_same_v<T, ForwardBatch>) {
+      p.u8(static_cast<std::uint8_t>(Kind::forward));
+    } else if constexpr (std::is_same_v<T, ReplyBatch>) {
+      p.u8(static_cast<std::uint8_t>(Kind::reply));
+    } else if constexpr (std::is_same_v<T, Replicate>) {
+      p.u8(static_cast<std::uint8_t>(Kind::replicate));
+      p.u8(static_cast<std::uint8_t>(msg.purpose));
+      p.u32(msg.txid);
+    } else if constexpr (std::is_same_v<T, PullRequest>) {
+      p.u8(static_cast<std::uint8_t>(Kind::pull_request));
+      p.u32(msg.txid);
+      p.bytes(msg.from.bytes());
+      p.bytes(msg.to.bytes());
+    } else if constexpr (std::is_same_v<T, TransferDone>) {
+      p.u8(static_cast<std::uint8_t>(Kind::transfer_done));
+      p.u32(msg.txid);
+      p.u8(static_cast<std::uint8_t>(msg.purpose));
+      p.u32(msg.swarms);
+    } else {
+      static_assert(std::is_same_v<T, TransferAck>);
+      p.u8(static_cast<std::uint8_t>(Kind::transfer_ack));
+      p.u32(msg.txid);
+    }
+  });
+  if constexpr (std::is_same_v<T, ForwardBatch>) {
+    encode_announces(out, msg.announces, announces_bytes);
+    encode_scrapes(out, msg.scrapes);
+  } else if constexpr (std::is_same_v<T, ReplyBatch>) {
+    encode_list(out, msg.announces, ClusterLimits::kBatchItemsMax);
+    encode_list(out, msg.scrapes, ClusterLimits::kBatchItemsMax);
+  } else if constexpr (std::is_same_v<T, Replicate>) {
+    encode_list(out, msg.swarms, ClusterLimits::kSwarmsPerMessageMax);
+  }
 }
+
+}  // namespace
+
+void encode_cluster_message(const ClusterMessage& m, std::string& out) {
+  std::visit([&](const auto& msg) { encode_message(msg, out); }, m);
+}
+
+void encode_cluster_message(const Replicate& m, std::string& out) { encode_message(m, out); }
 
 std::optional<ReplicateReader> ReplicateReader::open(std::string_view bytes) {
   if (bytes.size() > ClusterLimits::kPayloadBytesMax) return std::nullopt;

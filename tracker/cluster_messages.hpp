@@ -181,6 +181,8 @@ Expected<ClusterMessage, ClusterMessageError> decode_cluster_message(std::string
 /// Appends the encoding of `m` to `out`. Lists must respect ClusterLimits (programmer error
 /// otherwise); the caller keeps the total under kPayloadBytesMax with the size helpers below.
 void encode_cluster_message(const ClusterMessage& m, std::string& out);
+/// The same for a Replicate held by itself (no copy of its swarms into a ClusterMessage).
+void encode_cluster_message(const Replicate& m, std::string& out);
 
 /// Several cluster messages for one node in one payload (one datagram instead of several):
 /// head, then each message as a 16-bit length and its bytes. Only small messages travel
