@@ -657,13 +657,21 @@ void ClusterNode::promote(const InfoHash& h, TimePoint now) {
 
 Expected<AnnounceResponse, std::string> ClusterNode::apply_announce(const AnnounceRequest& req,
                                                                     TimePoint now) {
+  AnnounceResponse resp;
+  auto done = apply_announce_into(req, now, resp);
+  if (!done) return Unexpected(std::move(done).error());
+  return resp;
+}
+
+Expected<void, std::string> ClusterNode::apply_announce_into(const AnnounceRequest& req,
+                                                             TimePoint now, AnnounceResponse& out) {
   ensure_owned(req.info_hash, now);
-  auto r = service_.apply_announce(req, now);
-  if (r && !req.lookup_only) {
-    record_delta(req, r->result.downloaded, now);
+  auto done = service_.apply_announce_into(req, now, out);
+  if (done && !req.lookup_only) {
+    record_delta(req, out.result.downloaded, now);
     if (req.event == AnnounceEvent::stopped) add_tombstone(req.info_hash, req.peer, now);
   }
-  return r;
+  return done;
 }
 
 void ClusterNode::add_tombstone(const InfoHash& h, const SocketAddress& peer, TimePoint now) {
@@ -751,19 +759,22 @@ void ClusterNode::answer_forwarded_announce(TimePoint now, const dht::NodeRef& f
     return;
   }
   ++counters_->served_for_others;
-  auto r = apply_announce(a.request, now);
-  AnnounceReply reply;
+  // Answered into one reply object kept for all forwarded announces: no allocation per answer.
+  AnnounceReply& reply = owner_reply_scratch_;
   reply.txid = a.txid;
-  if (r) {
-    reply.response = std::move(*r);
+  reply.status = ReplyStatus::ok;
+  reply.failure.clear();
+  auto done = apply_announce_into(a.request, now, reply.response);
+  if (done) {
     if (!a.want_peer_ids && service_.store().keeps_peer_ids()) {
       for (auto& p : reply.response.result.peers) p.peer_id = {};
     }
   } else {
     reply.status = ReplyStatus::failure;
-    reply.failure = r.error();
+    reply.failure = std::move(done).error();
+    reply.response = {};
   }
-  add_reply(from, std::move(reply));
+  add_reply(from, reply);
 }
 
 void ClusterNode::answer_forwarded_scrape(TimePoint now, const dht::NodeRef& from,
@@ -792,11 +803,11 @@ void ClusterNode::answer_forwarded_scrape(TimePoint now, const dht::NodeRef& fro
 }
 
 // Encoded at once: the answer (and its peer list) is freed here, not after the batch is sent.
-void ClusterNode::add_reply(const dht::NodeRef& to, AnnounceReply r) {
+void ClusterNode::add_reply(const dht::NodeRef& to, const AnnounceReply& r) {
   open_reply_to(to, encoded_bytes_max(r)).add(r);
 }
 
-void ClusterNode::add_reply(const dht::NodeRef& to, ScrapeReply r) {
+void ClusterNode::add_reply(const dht::NodeRef& to, const ScrapeReply& r) {
   open_reply_to(to, encoded_bytes_max(r)).add(r);
 }
 
@@ -1249,7 +1260,8 @@ void ClusterNode::flush_deltas(TimePoint now) {
   auto same_swarm = [&](std::uint64_t x, std::uint64_t y) {
     return delta_log_[index_of(x)].info_hash == delta_log_[index_of(y)].info_hash;
   };
-  std::vector<SwarmDelta> swarms;
+  std::vector<SwarmDelta>& swarms = delta_swarms_;
+  swarms.clear();
   std::vector<std::uint32_t> group;
   for (std::size_t begin = 0, end = 0; begin < order.size(); begin = end) {
     end = begin + 1;
@@ -1273,7 +1285,7 @@ void ClusterNode::flush_deltas(TimePoint now) {
         return delta_log_[x].peer < delta_log_[y].peer;
       });
     }
-    SwarmDelta& s = swarms.emplace_back();
+    SwarmDelta& s = swarms.emplace_back(take_spare_delta());
     s.snapshot.info_hash = delta_log_[group.front()].info_hash;
     for (std::size_t i = 0; i < group.size(); ++i) {
       const DeltaEntry& e = delta_log_[group[i]];
@@ -1294,6 +1306,27 @@ void ClusterNode::flush_deltas(TimePoint now) {
   delta_log_.clear();
   auto targets = last_targets_;
   if (!targets.empty()) send_swarms(targets, TransferPurpose::delta, 0, swarms);
+  for (auto& d : swarms) keep_spare_delta(std::move(d));  // what send_swarms did not take
+  swarms.clear();
+}
+
+SwarmDelta ClusterNode::take_spare_delta() {
+  if (spare_deltas_.empty()) return {};
+  SwarmDelta d = std::move(spare_deltas_.back());
+  spare_deltas_.pop_back();
+  d.snapshot.info_hash = {};
+  d.snapshot.downloaded = 0;
+  d.snapshot.peers.clear();
+  d.gone.clear();
+  return d;
+}
+
+void ClusterNode::keep_spare_delta(SwarmDelta&& d) {
+  if (spare_deltas_.size() >= kSpareDeltasMax) return;
+  if (d.snapshot.peers.capacity() == 0) return;  // nothing to reuse (moved from, or never used)
+  if (d.snapshot.peers.capacity() > kSpareDeltaPeersMax) return;
+  if (d.gone.capacity() > kSpareDeltaPeersMax) return;
+  spare_deltas_.push_back(std::move(d));
 }
 
 void ClusterNode::send_swarms(const std::vector<dht::NodeRef>& targets, TransferPurpose purpose,
@@ -1328,6 +1361,7 @@ void ClusterNode::send_swarms(const std::vector<dht::NodeRef>& targets, Transfer
       resends_.emplace(u.resend_at, key);
       unacked_[key] = std::move(u);
     }
+    for (auto& d : msg.swarms) keep_spare_delta(std::move(d));
     msg.swarms.clear();
     bytes = kEnvelopeBytesMax;
   };

@@ -185,6 +185,11 @@ class ClusterNode final : public RequestHandler {
   /// all; then it is left to the background sync. A lost `completed` would otherwise surface as
   /// a wrong download count after the owner crashes.
   static constexpr int kDeltaSendsMax = 4;
+  /// Swarm entries kept from one replication payload for the next flush (with their buffers),
+  /// and the largest peer or stop list capacity such a spare may keep: bounded memory, and no
+  /// allocation per swarm and period in the steady state.
+  static constexpr std::size_t kSpareDeltasMax = 4096;
+  static constexpr std::size_t kSpareDeltaPeersMax = 16;
 
   /// `ring`, `service` (with its owned store) and `replica_store` must outlive the node.
   ClusterNode(const ClusterConfig& config, RingView& ring, TrackerService& service,
@@ -360,6 +365,9 @@ class ClusterNode final : public RequestHandler {
   // Serving as owner.
   bool gated(const InfoHash& h) const;
   Expected<AnnounceResponse, std::string> apply_announce(const AnnounceRequest& req, TimePoint now);
+  /// The same into `out`, reusing its buffers.
+  Expected<void, std::string> apply_announce_into(const AnnounceRequest& req, TimePoint now,
+                                                  AnnounceResponse& out);
   ScrapeEntry apply_scrape(const InfoHash& h, TimePoint now);
   /// Moves the swarm of `h` from the replica store into the owned store if it is there (a key
   /// this node owns); a no-op without a lookup while the replica store is settled.
@@ -393,8 +401,8 @@ class ClusterNode final : public RequestHandler {
                                  const ForwardedAnnounce& a);
   void answer_forwarded_scrape(TimePoint now, const dht::NodeRef& from, const ForwardedScrape& s);
   void on_reply(TimePoint now, const dht::NodeRef& from, ReplyBatchReader& batch);
-  void add_reply(const dht::NodeRef& to, AnnounceReply r);
-  void add_reply(const dht::NodeRef& to, ScrapeReply r);
+  void add_reply(const dht::NodeRef& to, const AnnounceReply& r);
+  void add_reply(const dht::NodeRef& to, const ScrapeReply& r);
   /// The open reply batch to `to` with room for `bytes` more (a full one is sent first).
   ReplyBatchWriter& open_reply_to(const dht::NodeRef& to, std::size_t bytes);
   void send_replies(OpenReply& o);
@@ -424,6 +432,10 @@ class ClusterNode final : public RequestHandler {
   void send_swarms(const std::vector<dht::NodeRef>& targets, TransferPurpose purpose,
                    std::uint32_t txid, std::vector<SwarmDelta>& swarms, int sends = 1);
 
+  /// An empty SwarmDelta, from the spares when there are some.
+  SwarmDelta take_spare_delta();
+  /// Keeps `d` as a spare when there is room and its buffers are small (see kSpareDeltasMax).
+  void keep_spare_delta(SwarmDelta&& d);
   void on_delta_ack(const dht::NodeRef& from, std::uint32_t txid);
   void resend_deltas(TimePoint now);
   void send(const dht::NodeRef& to, const ClusterMessage& m);
@@ -478,13 +490,16 @@ class ClusterNode final : public RequestHandler {
   ForwardedAnnounce forwarded_announce_scratch_;
   ForwardedScrape forwarded_scrape_scratch_;
   AnnounceReply announce_reply_scratch_;
+  AnnounceReply owner_reply_scratch_;  // this node's answer to a forwarded announce
   ScrapeReply scrape_reply_scratch_;
   std::vector<OpenReply> open_replies_;
   std::deque<AppTransmit> outbox_;
 
   // Replication.
-  std::vector<DeltaEntry> delta_log_;  // sorted by swarm and address at the flush
-  SwarmDelta replicate_scratch_;       // each replicated swarm is read into it in turn
+  std::vector<DeltaEntry> delta_log_;     // sorted by swarm and address at the flush
+  SwarmDelta replicate_scratch_;          // each replicated swarm is read into it in turn
+  std::vector<SwarmDelta> delta_swarms_;  // one flush's swarms (emptied by the flush)
+  std::vector<SwarmDelta> spare_deltas_;  // cleared entries to reuse (see kSpareDeltasMax)
   TimePoint delta_due_ = TimePoint::max();
   std::map<UnackedKey, UnackedDelta> unacked_;
   std::set<std::pair<TimePoint, UnackedKey>> resends_;  // UnackedDelta::resend_at of each entry

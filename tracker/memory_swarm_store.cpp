@@ -250,8 +250,8 @@ MemorySwarmStore::MemorySwarmStore(const SwarmLimits& limits, std::uint64_t seed
   static_assert(sizeof(V4Peer) == 8);
   static_assert(sizeof(V6Peer) == 20);
   static_assert(sizeof(Swarm) == 64, "one cache line per swarm");
-  const auto ttl_s = std::max<std::int64_t>(
-      1, std::chrono::ceil<std::chrono::seconds>(limits.peer_ttl).count());
+  const auto ttl_s =
+      std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(limits.peer_ttl).count());
   if (ttl_s > kTtlTicksMax) tick_ = std::chrono::seconds((ttl_s + kTtlTicksMax - 1) / kTtlTicksMax);
   ttl_ticks_ = static_cast<std::uint32_t>(
       std::max<std::int64_t>(1, (limits.peer_ttl + tick_ - Duration(1)) / tick_));
@@ -406,17 +406,28 @@ void MemorySwarmStore::expire(Swarm& s, std::uint32_t tick) {
   s.last_touch = tick;
 }
 
-AnnounceResult MemorySwarmStore::counts_of(const Swarm& s) const {
-  AnnounceResult r;
-  r.complete = s.seeders();
-  r.incomplete = s.leechers();
-  r.downloaded = s.downloaded;
-  return r;
+namespace {
+/// `out` with no peers and zero counts; its buffers are kept for reuse.
+void clear_result(AnnounceResult& out) {
+  out.complete = 0;
+  out.incomplete = 0;
+  out.downloaded = 0;
+  out.peers.clear();
+  out.compact4.clear();
+  out.compact6.clear();
+}
+}  // namespace
+
+void MemorySwarmStore::counts_of(const Swarm& s, AnnounceResult& out) const {
+  clear_result(out);
+  out.complete = s.seeders();
+  out.incomplete = s.leechers();
+  out.downloaded = s.downloaded;
 }
 
 template <class Rec>
-Expected<std::uint32_t, StoreError> MemorySwarmStore::apply_announce(Swarm& s,
-                                                                     PeerList<Rec>& list, Rec rec,
+Expected<std::uint32_t, StoreError> MemorySwarmStore::apply_announce(Swarm& s, PeerList<Rec>& list,
+                                                                     Rec rec,
                                                                      const AnnounceRequest& req,
                                                                      std::uint32_t tick) {
   const bool seeder = req.left == 0;
@@ -453,13 +464,27 @@ Expected<std::uint32_t, StoreError> MemorySwarmStore::apply_announce(Swarm& s,
 
 Expected<AnnounceResult, StoreError> MemorySwarmStore::announce(const AnnounceRequest& req,
                                                                 TimePoint now) {
+  AnnounceResult r;
+  auto done = announce_into(req, now, r);
+  if (!done) return Unexpected(done.error());
+  return r;
+}
+
+Expected<void, StoreError> MemorySwarmStore::announce_into(const AnnounceRequest& req,
+                                                           TimePoint now, AnnounceResult& out) {
   const std::uint32_t tick = tick_of(now);
   const std::uint64_t hash = hash_of(req.info_hash);
   const bool stopping = req.event == AnnounceEvent::stopped;
   std::uint32_t index = find_swarm(req.info_hash, hash);
-  if (req.lookup_only) return lookup(req, index, tick);
+  if (req.lookup_only) {
+    lookup(req, index, tick, out);
+    return {};
+  }
   if (index == kNone) {
-    if (stopping) return AnnounceResult{};  // nothing to remove, and nothing to create
+    if (stopping) {  // nothing to remove, and nothing to create
+      clear_result(out);
+      return {};
+    }
     if (limits_.peers_per_torrent_max == 0) return Unexpected(StoreError::peers_full);
     if (swarms_count_ >= torrents_max_) return Unexpected(StoreError::torrents_full);
     index = create_swarm(req.info_hash, hash, tick);
@@ -488,9 +513,9 @@ Expected<AnnounceResult, StoreError> MemorySwarmStore::announce(const AnnounceRe
         s.v4.erase(i);
       }
     }
-    AnnounceResult r = counts_of(s);
+    counts_of(s, out);
     if (s.size() == 0) remove_swarm(index);
-    return r;
+    return {};
   }
 
   SelfPosition self;
@@ -509,10 +534,10 @@ Expected<AnnounceResult, StoreError> MemorySwarmStore::announce(const AnnounceRe
   }
   self.index = *applied;
 
-  AnnounceResult r = counts_of(s);
+  counts_of(s, out);
   const std::size_t want = wanted(req);
-  if (want > 0) select_peers(s, req, self, want, r);
-  return r;
+  if (want > 0) select_peers(s, req, self, want, out);
+  return {};
 }
 
 std::size_t MemorySwarmStore::wanted(const AnnounceRequest& req) const {
@@ -522,14 +547,15 @@ std::size_t MemorySwarmStore::wanted(const AnnounceRequest& req) const {
   return std::min(asked, limits_.numwant_max);
 }
 
-AnnounceResult MemorySwarmStore::lookup(const AnnounceRequest& req, std::uint32_t index,
-                                        std::uint32_t tick) {
-  if (index == kNone) return AnnounceResult{};
+void MemorySwarmStore::lookup(const AnnounceRequest& req, std::uint32_t index, std::uint32_t tick,
+                              AnnounceResult& out) {
+  clear_result(out);
+  if (index == kNone) return;
   Swarm& s = swarm_at(index);
   expire(s, tick);
   if (s.size() == 0) {
     remove_swarm(index);
-    return AnnounceResult{};
+    return;
   }
   // The asker may be in the swarm already (a peer searching again): it never gets itself.
   SelfPosition self;
@@ -539,10 +565,9 @@ AnnounceResult MemorySwarmStore::lookup(const AnnounceRequest& req, std::uint32_
   } else {
     self.index = s.v4.find(V4Peer::of(req.peer).key());
   }
-  AnnounceResult r = counts_of(s);
+  counts_of(s, out);
   const std::size_t want = wanted(req);
-  if (want > 0) select_peers(s, req, self, want, r);
-  return r;
+  if (want > 0) select_peers(s, req, self, want, out);
 }
 
 void MemorySwarmStore::select_peers(const Swarm& s, const AnnounceRequest& req,
@@ -554,8 +579,7 @@ void MemorySwarmStore::select_peers(const Swarm& s, const AnnounceRequest& req,
   const bool want_v6 = (families & static_cast<std::uint8_t>(PeerFamilies::v6)) != 0;
   // Candidates are a prefix of each array: the leechers for a seeder, everyone otherwise.
   const std::uint32_t n4 = want_v4 ? (seeder ? s.v4.leechers() : s.v4.size()) : 0;
-  const std::uint32_t n6 =
-      (want_v6 && s.v6) ? (seeder ? s.v6->leechers() : s.v6->size()) : 0;
+  const std::uint32_t n6 = (want_v6 && s.v6) ? (seeder ? s.v6->leechers() : s.v6->size()) : 0;
   const std::uint32_t skip4 = (!self.v6 && self.index < n4) ? self.index : kNone;
   const std::uint32_t skip6 = (self.v6 && self.index < n6) ? self.index : kNone;
   const std::uint32_t c4 = n4 - (skip4 != kNone ? 1 : 0);
@@ -564,8 +588,7 @@ void MemorySwarmStore::select_peers(const Swarm& s, const AnnounceRequest& req,
   const std::uint32_t k = static_cast<std::uint32_t>(std::min<std::size_t>(want, total));
   if (k == 0) return;
   // A window of k candidates from a random start, wrapping: the v4 part, then the v6 part.
-  const std::uint32_t start =
-      k == total ? 0 : static_cast<std::uint32_t>(next_random() % total);
+  const std::uint32_t start = k == total ? 0 : static_cast<std::uint32_t>(next_random() % total);
   const std::uint32_t end = start + k;  // exclusive, may pass total (then wraps to 0)
   auto overlap = [](std::uint32_t a, std::uint32_t b, std::uint32_t lo, std::uint32_t hi) {
     return std::min(b, hi) > std::max(a, lo) ? std::min(b, hi) - std::max(a, lo) : 0U;
@@ -766,8 +789,7 @@ void MemorySwarmStore::merge_swarm(const SwarmSnapshot& snapshot, TimePoint now)
   if (s.size() == 0) remove_swarm(index);
 }
 
-void MemorySwarmStore::for_each_info_hash(
-    const std::function<void(const InfoHash&)>& fn) const {
+void MemorySwarmStore::for_each_info_hash(const std::function<void(const InfoHash&)>& fn) const {
   for (std::uint32_t i = 0; i < swarms_count_; ++i) fn(swarm_at(i).info_hash);
 }
 
@@ -779,8 +801,8 @@ bool MemorySwarmStore::erase_swarm(const InfoHash& info_hash) {
 }
 
 std::size_t MemorySwarmStore::memory_bytes_for_test() const {
-  std::size_t bytes = chunks_.size() * kSwarmsPerChunk * sizeof(Swarm) +
-                      index_.capacity() * sizeof(std::uint32_t);
+  std::size_t bytes =
+      chunks_.size() * kSwarmsPerChunk * sizeof(Swarm) + index_.capacity() * sizeof(std::uint32_t);
   for (std::uint32_t i = 0; i < swarms_count_; ++i) {
     const Swarm& s = swarm_at(i);
     bytes += s.v4.bytes();

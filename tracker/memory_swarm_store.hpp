@@ -56,8 +56,9 @@ class MemorySwarmStore final : public SwarmStore {
   MemorySwarmStore(const MemorySwarmStore&) = delete;
   MemorySwarmStore& operator=(const MemorySwarmStore&) = delete;
 
-  Expected<AnnounceResult, StoreError> announce(const AnnounceRequest& req,
-                                                TimePoint now) override;
+  Expected<AnnounceResult, StoreError> announce(const AnnounceRequest& req, TimePoint now) override;
+  Expected<void, StoreError> announce_into(const AnnounceRequest& req, TimePoint now,
+                                           AnnounceResult& out) override;
   ScrapeEntry scrape(const InfoHash& info_hash, TimePoint now) override;
   bool sweep(TimePoint now, std::size_t swarms_budget) override;
   StoreStats stats() const override;
@@ -104,12 +105,14 @@ class MemorySwarmStore final : public SwarmStore {
   /// Peers to return for `req`: numwant within the configured cap.
   std::size_t wanted(const AnnounceRequest& req) const;
   /// announce() for a lookup_only request; `index` is the swarm's or kNone.
-  AnnounceResult lookup(const AnnounceRequest& req, std::uint32_t index, std::uint32_t tick);
+  void lookup(const AnnounceRequest& req, std::uint32_t index, std::uint32_t tick,
+              AnnounceResult& out);
   /// Up to `want` peers for the asker, written compact into out.compact4 / out.compact6.
   void select_peers(const Swarm& s, const AnnounceRequest& req, const SelfPosition& self,
                     std::size_t want, AnnounceResult& out);
   std::uint64_t next_random();
-  AnnounceResult counts_of(const Swarm& s) const;
+  /// `out` emptied (buffers kept) and given the counts of `s`.
+  void counts_of(const Swarm& s, AnnounceResult& out) const;
 
   SwarmLimits limits_;
   std::size_t torrents_max_;

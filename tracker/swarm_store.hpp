@@ -75,6 +75,15 @@ class SwarmStore {
   /// peers; event=completed with left == 0 counts a download once per peer. Errors only for caps.
   virtual Expected<AnnounceResult, StoreError> announce(const AnnounceRequest& req,
                                                         TimePoint now) = 0;
+  /// The same into `out`, whose buffers are reused (a caller answering many announces keeps one
+  /// result and allocates nothing per announce). `out` is unspecified after an error.
+  virtual Expected<void, StoreError> announce_into(const AnnounceRequest& req, TimePoint now,
+                                                   AnnounceResult& out) {
+    auto r = announce(req, now);
+    if (!r) return Unexpected(r.error());
+    out = std::move(*r);
+    return {};
+  }
 
   /// Counts for one info-hash (zeros for an unknown one). Does not create a swarm.
   virtual ScrapeEntry scrape(const InfoHash& info_hash, TimePoint now) = 0;

@@ -21,22 +21,29 @@ std::uint32_t TrackerService::pick_interval_s() {
 }
 
 Expected<AnnounceResponse, std::string> TrackerService::apply_announce(const AnnounceRequest& req,
-                                                                 TimePoint now) {
+                                                                       TimePoint now) {
+  AnnounceResponse resp;
+  auto done = apply_announce_into(req, now, resp);
+  if (!done) return Unexpected(std::move(done).error());
+  return resp;
+}
+
+Expected<void, std::string> TrackerService::apply_announce_into(const AnnounceRequest& req,
+                                                                TimePoint now,
+                                                                AnnounceResponse& out) {
   if (!access_.permits(req.info_hash)) {
     counters_.inc(Counter::announces_refused_access);
     return Unexpected(std::string("info_hash is not allowed on this tracker"));
   }
-  auto result = store_.announce(req, now);
-  if (!result) {
+  auto stored = store_.announce_into(req, now, out.result);
+  if (!stored) {
     counters_.inc(Counter::announces_refused_full);
-    return Unexpected(std::string("tracker is full: ") + std::string(to_string(result.error())));
+    return Unexpected(std::string("tracker is full: ") + std::string(to_string(stored.error())));
   }
   if (req.event == AnnounceEvent::stopped) counters_.inc(Counter::announces_stopped);
-  AnnounceResponse resp;
-  resp.result = std::move(*result);
-  resp.interval_s = pick_interval_s();
-  resp.min_interval_s = static_cast<std::uint32_t>(min_interval_.count());
-  return resp;
+  out.interval_s = pick_interval_s();
+  out.min_interval_s = static_cast<std::uint32_t>(min_interval_.count());
+  return {};
 }
 
 ScrapeResponse TrackerService::apply_scrape(const ScrapeRequest& req, TimePoint now) {

@@ -25,6 +25,9 @@ class TrackerService : public RequestHandler {
 
   /// Applies an announce at `now` to the local store. The error is a failure reason.
   Expected<AnnounceResponse, std::string> apply_announce(const AnnounceRequest& req, TimePoint now);
+  /// The same into `out`, reusing its buffers (SwarmStore::announce_into).
+  Expected<void, std::string> apply_announce_into(const AnnounceRequest& req, TimePoint now,
+                                                  AnnounceResponse& out);
 
   /// Counts for each hash of `req`, in request order (unknown or denied hashes count zero).
   ScrapeResponse apply_scrape(const ScrapeRequest& req, TimePoint now);

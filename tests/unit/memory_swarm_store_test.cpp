@@ -104,9 +104,11 @@ BOOST_AUTO_TEST_CASE(many_torrents_grow_and_shrink_the_index) {
 
 BOOST_AUTO_TEST_CASE(ipv4_peer_costs_eight_bytes) {
   MemorySwarmStore store(SwarmLimits{});
-  for (unsigned i = 0; i < 1000; ++i) ok(store, request(torrent(1), v4(i), 5, AnnounceEvent::none, 0), at(0));
+  for (unsigned i = 0; i < 1000; ++i)
+    ok(store, request(torrent(1), v4(i), 5, AnnounceEvent::none, 0), at(0));
   const std::size_t with_1000 = store.memory_bytes_for_test();
-  for (unsigned i = 1000; i < 2000; ++i) ok(store, request(torrent(1), v4(i), 5, AnnounceEvent::none, 0), at(0));
+  for (unsigned i = 1000; i < 2000; ++i)
+    ok(store, request(torrent(1), v4(i), 5, AnnounceEvent::none, 0), at(0));
   const std::size_t per_peer = (store.memory_bytes_for_test() - with_1000) / 1000;
   BOOST_TEST(per_peer <= 12U);  // 8 bytes plus growth slack
 }
@@ -123,6 +125,38 @@ BOOST_AUTO_TEST_CASE(seed_changes_selection_but_not_answers) {
   BOOST_TEST(ra.incomplete == rb.incomplete);
   BOOST_TEST(peer_count(ra) == peer_count(rb));
   BOOST_TEST((addresses(ra) != addresses(rb)));
+}
+
+BOOST_AUTO_TEST_CASE(announce_into_a_reused_result_answers_as_announce) {
+  // Two stores with one seed see the same requests; one answers into a fresh result each
+  // time, the other into one result kept throughout. Counts and peer bytes must match, also
+  // after answers that carry fewer peers (or none) than the one before.
+  MemorySwarmStore fresh(SwarmLimits{}, 9);
+  MemorySwarmStore reused(SwarmLimits{}, 9);
+  std::mt19937_64 rng(11);
+  AnnounceResult kept;
+  for (int step = 0; step < 5000; ++step) {
+    const InfoHash ih = torrent(static_cast<unsigned>(rng() % 20));
+    const unsigned who = static_cast<unsigned>(rng() % 200);
+    const SocketAddress peer = (who % 5 == 0) ? v6(who) : v4(who);
+    const std::uint64_t left = rng() % 3 == 0 ? 0 : 100;
+    AnnounceEvent event = AnnounceEvent::none;
+    if (rng() % 8 == 0) event = AnnounceEvent::stopped;
+    auto req = request(ih, peer, left, event, static_cast<std::int32_t>(rng() % 60));
+    req.families = PeerFamilies::both;
+    req.lookup_only = rng() % 10 == 0;
+    const TimePoint now = at(step / 50);
+    auto a = fresh.announce(req, now);
+    auto b = reused.announce_into(req, now, kept);
+    BOOST_REQUIRE(a.has_value() == b.has_value());
+    if (!a) continue;
+    BOOST_TEST(a->complete == kept.complete);
+    BOOST_TEST(a->incomplete == kept.incomplete);
+    BOOST_TEST(a->downloaded == kept.downloaded);
+    BOOST_TEST(a->peers.size() == kept.peers.size());
+    BOOST_TEST(a->compact4 == kept.compact4);
+    BOOST_TEST(a->compact6 == kept.compact6);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(names_store_errors) {
