@@ -893,8 +893,8 @@ Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::read(Item& ou
 template <class Announce, class Scrape>
 void BatchWriter<Announce, Scrape>::start() {
   if (!message_.empty()) return;
-  // The buffer usually left with the last message: room for one of that size at once, instead
-  // of growing through a dozen copies.
+  // The buffer usually left with the last message: room for one like it at once, instead of
+  // growing through a dozen copies.
   message_.reserve(last_bytes_);
   append_fields(message_, kHeaderBytes + 2, [&](Put& p) {
     p.u8(kClusterFormatVersion);
@@ -907,6 +907,7 @@ template <class Announce, class Scrape>
 void BatchWriter<Announce, Scrape>::add(const Announce& a) {
   RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
   start();
+  peak_ = std::max(peak_, message_.size() + encoded_bytes_max(a));
   encode_item(message_, a);
   ++announces_count_;
 }
@@ -931,7 +932,8 @@ void BatchWriter<Announce, Scrape>::finish(std::string& out) {
       .u16(static_cast<std::uint16_t>(announces_count_));
   put_count(message_, scrapes_count_, ClusterLimits::kBatchItemsMax);
   message_ += scrapes_;
-  last_bytes_ = message_.size();
+  last_bytes_ = std::max(peak_, message_.size());
+  peak_ = 0;
   if (out.empty()) {
     out.swap(message_);
   } else {

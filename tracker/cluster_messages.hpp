@@ -256,6 +256,10 @@ using ReplyBatchReader = BatchReader<AnnounceReply, ScrapeReply>;
 template <class Announce, class Scrape>
 class BatchWriter {
  public:
+  BatchWriter() = default;
+  /// A writer that expects a message needing about `room` bytes (another writer's room()):
+  /// that much is taken at the first item, instead of growing there through copies.
+  explicit BatchWriter(std::size_t room) : last_bytes_(room) {}
   void add(const Announce& a);
   void add(const Scrape& s);
   std::size_t items() const { return announces_count_ + scrapes_count_; }
@@ -263,12 +267,16 @@ class BatchWriter {
   std::size_t bytes() const;
   /// Appends the message to `out` and starts an empty batch.
   void finish(std::string& out);
+  /// Bytes the last finished message needed while it was written (its size, plus the bound
+  /// an item is encoded within before it is cut to its size).
+  std::size_t room() const { return last_bytes_; }
 
  private:
   void start();
   std::string message_;  // head, announce count, announces
   std::string scrapes_;
-  std::size_t last_bytes_ = 0;  // size of the last message finished
+  std::size_t last_bytes_ = 0;  // room() of the last message finished
+  std::size_t peak_ = 0;        // the same for the message being written
   std::size_t announces_count_ = 0;
   std::size_t scrapes_count_ = 0;
 };

@@ -505,7 +505,7 @@ void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::ui
   auto open = std::find_if(open_forwards_.begin(), open_forwards_.end(),
                            [&](const OpenForward& o) { return same_node(o.to, to); });
   if (open == open_forwards_.end()) {
-    open_forwards_.push_back(OpenForward{to, {}, now});
+    open_forwards_.push_back(OpenForward{to, ForwardBatchWriter(forward_batch_bytes_), now});
     open = std::prev(open_forwards_.end());
   }
   // Encoded at once into the batch: nothing of the request is kept for it.
@@ -529,6 +529,7 @@ void ClusterNode::send_forwards(OpenForward& o) {
   std::string payload;
   o.batch.finish(payload);
   RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
+  forward_batch_bytes_ = o.batch.room();
   send_payload(o.to, std::move(payload));
 }
 
@@ -815,7 +816,8 @@ ReplyBatchWriter& ClusterNode::open_reply_to(const dht::NodeRef& to, std::size_t
   auto open = std::find_if(open_replies_.begin(), open_replies_.end(),
                            [&](const OpenReply& o) { return same_node(o.to, to); });
   if (open == open_replies_.end()) {
-    open_replies_.push_back(OpenReply{to, {}, kEnvelopeBytesMax, last_now_});
+    open_replies_.push_back(
+        OpenReply{to, ReplyBatchWriter(reply_batch_bytes_), kEnvelopeBytesMax, last_now_});
     open = std::prev(open_replies_.end());
   }
   if (open->bytes + bytes > ClusterLimits::kPayloadBytesMax ||
@@ -832,6 +834,7 @@ void ClusterNode::send_replies(OpenReply& o) {
   std::string payload;
   o.batch.finish(payload);
   RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
+  reply_batch_bytes_ = o.batch.room();
   send_payload(o.to, std::move(payload));
 }
 

@@ -493,6 +493,9 @@ class ClusterNode final : public RequestHandler {
   AnnounceReply owner_reply_scratch_;  // this node's answer to a forwarded announce
   ScrapeReply scrape_reply_scratch_;
   std::vector<OpenReply> open_replies_;
+  // Room the last forward and reply batch needed: a new batch takes that much at once.
+  std::size_t forward_batch_bytes_ = 0;
+  std::size_t reply_batch_bytes_ = 0;
   std::deque<AppTransmit> outbox_;
 
   // Replication.

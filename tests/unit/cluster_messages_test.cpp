@@ -334,6 +334,16 @@ void check_writer_matches_the_batch_encoder(std::size_t kind) {
     BOOST_TEST(bytes == before + whole);
     BOOST_TEST(bytes.size() == before.size() + predicted);
     BOOST_TEST(w.items() == 0U);
+    // A new writer told the room to expect writes the same bytes, and its announces go into
+    // one allocation.
+    Writer hinted(w.room());
+    const std::size_t allocations = g_allocations;
+    for (const auto& a : batch.announces) hinted.add(a);
+    if (batch.scrapes.empty()) BOOST_TEST(g_allocations - allocations <= 1U);
+    for (const auto& s : batch.scrapes) hinted.add(s);
+    std::string again;
+    hinted.finish(again);
+    BOOST_TEST(again == whole);
   }
 }
 
