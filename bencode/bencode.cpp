@@ -25,8 +25,6 @@ Node& Node::operator=(const Node& o) {
   }
   return *this;
 }
-Node::Node(Node&& o) noexcept : Node(static_cast<const Node&>(o)) {}
-Node& Node::operator=(Node&& o) noexcept { return *this = static_cast<const Node&>(o); }
 
 const libtorrent::bdecode_node* Node::get() const {
   return has_ ? std::launder(reinterpret_cast<const libtorrent::bdecode_node*>(storage_)) : nullptr;

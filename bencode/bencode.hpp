@@ -46,10 +46,8 @@ class Node {
 
   Node();
   ~Node();
-  Node(const Node&);
+  Node(const Node&);  // a few words: a move is the same copy
   Node& operator=(const Node&);
-  Node(Node&&) noexcept;
-  Node& operator=(Node&&) noexcept;
 
   Type type() const;
   bool is_dict() const { return type() == Type::dict; }

@@ -462,14 +462,6 @@ Expected<std::uint32_t, StoreError> MemorySwarmStore::apply_announce(Swarm& s, P
   return i;
 }
 
-Expected<AnnounceResult, StoreError> MemorySwarmStore::announce(const AnnounceRequest& req,
-                                                                TimePoint now) {
-  AnnounceResult r;
-  auto done = announce_into(req, now, r);
-  if (!done) return Unexpected(done.error());
-  return r;
-}
-
 Expected<void, StoreError> MemorySwarmStore::announce_into(const AnnounceRequest& req,
                                                            TimePoint now, AnnounceResult& out) {
   const std::uint32_t tick = tick_of(now);

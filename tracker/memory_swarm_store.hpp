@@ -56,7 +56,6 @@ class MemorySwarmStore final : public SwarmStore {
   MemorySwarmStore(const MemorySwarmStore&) = delete;
   MemorySwarmStore& operator=(const MemorySwarmStore&) = delete;
 
-  Expected<AnnounceResult, StoreError> announce(const AnnounceRequest& req, TimePoint now) override;
   Expected<void, StoreError> announce_into(const AnnounceRequest& req, TimePoint now,
                                            AnnounceResult& out) override;
   ScrapeEntry scrape(const InfoHash& info_hash, TimePoint now) override;

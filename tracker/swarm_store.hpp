@@ -73,17 +73,16 @@ class SwarmStore {
   /// req.families (numwant < 0 -> kNumwantDefault). Never returns the announcer itself; never
   /// returns seeders to a seeder (left == 0). event=stopped removes the peer and returns no
   /// peers; event=completed with left == 0 counts a download once per peer. Errors only for caps.
-  virtual Expected<AnnounceResult, StoreError> announce(const AnnounceRequest& req,
-                                                        TimePoint now) = 0;
+  Expected<AnnounceResult, StoreError> announce(const AnnounceRequest& req, TimePoint now) {
+    AnnounceResult r;
+    auto done = announce_into(req, now, r);
+    if (!done) return Unexpected(done.error());
+    return r;
+  }
   /// The same into `out`, whose buffers are reused (a caller answering many announces keeps one
   /// result and allocates nothing per announce). `out` is unspecified after an error.
   virtual Expected<void, StoreError> announce_into(const AnnounceRequest& req, TimePoint now,
-                                                   AnnounceResult& out) {
-    auto r = announce(req, now);
-    if (!r) return Unexpected(r.error());
-    out = std::move(*r);
-    return {};
-  }
+                                                   AnnounceResult& out) = 0;
 
   /// Counts for one info-hash (zeros for an unknown one). Does not create a swarm.
   virtual ScrapeEntry scrape(const InfoHash& info_hash, TimePoint now) = 0;
