@@ -15,7 +15,8 @@
 #   LAT_WINDOW LAT_SOCKETS LAT_SECONDS (latency runs), STABILIZE_MS (ring maintenance period),
 #   BALANCED (1: ring ports chosen so that each node owns 28-39 % of the key space; 0: any),
 #   BUSY_POLL (1: the throughput generator polls without sleeping, so that no tracker answer has
-#   to wake it on its idle core: a cost clients on other machines do not put on a tracker).
+#   to wake it on its idle core: a cost clients on other machines do not put on a tracker),
+#   YIELD (cluster.yield_after_send of the ring's nodes: 1, the default, or 0).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,6 +39,7 @@ LAT_SECONDS=${LAT_SECONDS:-10}
 STABILIZE_MS=${STABILIZE_MS:-1000}
 BALANCED=${BALANCED:-1}
 BUSY_POLL=${BUSY_POLL:-0}
+YIELD=${YIELD:-1}
 busy_flag=()
 [[ $BUSY_POLL == 1 ]] && busy_flag=(--busy-poll)
 rounds=3
@@ -55,7 +57,7 @@ while [[ $# -gt 0 ]]; do
     --no-throughput) do_throughput=0; shift ;;
     --no-latency) do_latency=0; shift ;;
     --no-takeover) do_takeover=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "ring_compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -126,6 +128,7 @@ successors = 2
 replicas = 3
 stabilize_period_ms = $STABILIZE_MS
 secrets = ["$secret"]
+yield_after_send = $([[ $YIELD == 1 ]] && echo true || echo false)
 EOF
 # A joining node chooses its id among cluster.id_choices candidates; BALANCED=1 fixes the
 # split through the ring ports instead, which needs the plain id SHA-1(ring address).

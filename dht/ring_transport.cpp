@@ -1,5 +1,6 @@
 #include "dht/ring_transport.hpp"
 
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <cstring>
@@ -15,7 +16,7 @@ RingTransport::RingTransport(event_base* base, Hooks hooks)
       in_(kReceiveBatch, std::string(kDatagramMax + 1, '\0')) {}
 
 RingTransport::~RingTransport() {
-  if (socket_.fd() >= 0) flush();
+  if (socket_.fd() >= 0) send_queued();
   if (timer_ev_) event_free(timer_ev_);
 }
 
@@ -38,7 +39,7 @@ bool RingTransport::set_secrets(const std::vector<std::string>& secrets) {
 }
 
 void RingTransport::queue(const SocketAddress& to, std::span<const std::uint8_t> bytes) {
-  if (queued_ == kSendBatch) flush();
+  if (queued_ == kSendBatch) send_queued();
   std::string& out = out_[queued_];
   out.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (auth_ && !auth_->sign(bytes, out)) {
@@ -51,18 +52,29 @@ void RingTransport::queue(const SocketAddress& to, std::span<const std::uint8_t>
   ++queued_;
 }
 
-void RingTransport::flush() {
-  unsigned sent = 0;
-  while (sent < queued_) {
-    const int m = ::sendmmsg(socket_.fd(), out_msg_.data() + sent, queued_ - sent, MSG_DONTWAIT);
+unsigned RingTransport::send_queued() {
+  unsigned done = 0;
+  unsigned accepted = 0;
+  while (done < queued_) {
+    const int m = ::sendmmsg(socket_.fd(), out_msg_.data() + done, queued_ - done, MSG_DONTWAIT);
     if (m > 0) {
-      sent += static_cast<unsigned>(m);
+      done += static_cast<unsigned>(m);
+      accepted += static_cast<unsigned>(m);
     } else {
       ++send_failures_;  // the first remaining datagram was refused: skip it, send the others
-      ++sent;
+      ++done;
     }
   }
   queued_ = 0;
+  return accepted;
+}
+
+void RingTransport::flush() {
+  const unsigned accepted = send_queued();
+  if (yield_after_send_ && accepted > 0) {
+    ::sched_yield();
+    ++yields_;
+  }
 }
 
 void RingTransport::arm(TimePoint when) {

@@ -157,6 +157,7 @@ Expected<void, std::string> load_config_file(const std::string& path, Config& cf
   // The replica store forgets swarms not refreshed for 120 s: syncs must come well before.
   r.duration("cluster", "sync_period_s", cfg.sync_period, 5, 60);
   r.duration("cluster", "batch_linger_us", cfg.batch_linger, 0, 10'000);
+  r.boolean("cluster", "yield_after_send", cfg.yield_after_send);
 
   r.addresses("dht", "listen", cfg.dht_listen);
   r.addresses("dht", "bootstrap", cfg.dht_bootstrap);

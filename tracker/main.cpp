@@ -234,6 +234,7 @@ struct Daemon {
       s.extra_counters.emplace_back("ring_send_failures", ring_transport->send_failures());
       s.extra_counters.emplace_back("ring_drop_unauthenticated",
                                     ring_transport->unauthenticated_drops());
+      s.extra_counters.emplace_back("ring_yields", ring_transport->yields());
     }
     if (dht) {
       for (auto& [name, v] : dht->counters()) s.extra_counters.emplace_back(name, v);
@@ -425,6 +426,7 @@ int main(int argc, char** argv) {
     if (!bound) return fail(bound.error());
     if (!d.ring_transport->set_secrets(d.cfg.secrets))
       return fail("cannot derive the ring key from cluster.secrets");
+    d.ring_transport->set_yield_after_send(d.cfg.yield_after_send);
     rt::dht::RingConfig rc;
     rc.self = *bound;
     rc.successors = d.cfg.ring_successors;

@@ -118,6 +118,9 @@ def body(args, workdir):
         seeds = [first.ring] if i % 2 else [nodes[-1].ring, first.ring]
         nodes.append(Node(args.daemon, workdir, i, ports[i], seeds).start())
     converge(nodes, f"{NODES} nodes form one ordered ring")
+    # cluster.yield_after_send is on by default: a node that sent ring datagrams yielded.
+    h.check(all(n.stats()["counters"]["ring_yields"] > 0 for n in nodes),
+            "every node yields the CPU after its passes that send ring datagrams (default)")
 
     ordered = sorted(nodes, key=lambda n: n.id)
     # Two adjacent victims and one apart from both.

@@ -1,7 +1,8 @@
 // RingTransport on loopback: queued datagrams leave only at flush() (or when the queue is full),
 // in the order queued; one the socket refuses is counted and the others still go; a wakeup reads
 // more datagrams than one recvmmsg holds; with secrets, a signed datagram arrives as its body and
-// one signed under another secret is dropped and counted.
+// one signed under another secret is dropped and counted; flush() yields the CPU once when
+// asked to and it sent something.
 #define BOOST_TEST_MODULE ring_transport
 #include "dht/ring_transport.hpp"
 
@@ -127,4 +128,31 @@ BOOST_AUTO_TEST_CASE(destruction_sends_what_is_queued) {
   b.settle();
   BOOST_TEST(c.received == (std::vector<std::string>{"last words"}),
              boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(flush_yields_once_after_sending_when_asked_and_never_for_nothing) {
+  Base b;
+  Endpoint a(b.base), c(b.base);
+  a.transport.queue(c.address, bytes_of("off"));
+  a.transport.flush();
+  BOOST_TEST(a.transport.yields() == 0u);  // off by default
+  a.transport.set_yield_after_send(true);
+  a.transport.queue(c.address, bytes_of("one"));
+  a.transport.queue(c.address, bytes_of("two"));
+  a.transport.flush();
+  BOOST_TEST(a.transport.yields() == 1u);  // once per flush, not per datagram
+  a.transport.flush();
+  BOOST_TEST(a.transport.yields() == 1u);  // nothing sent: no yield
+  a.transport.queue(*SocketAddress::parse("[::1]:9"), bytes_of("refused"));
+  a.transport.flush();
+  BOOST_TEST(a.transport.yields() == 1u);  // the kernel took nothing: no yield
+  BOOST_TEST(a.transport.send_failures() == 1u);
+  // A full queue leaves inside queue(), mid-pass: only the flush that ends the pass yields.
+  for (unsigned i = 0; i < RingTransport::kSendBatch + 1; ++i)
+    a.transport.queue(c.address, bytes_of(std::to_string(i)));
+  BOOST_TEST(a.transport.yields() == 1u);
+  a.transport.flush();
+  BOOST_TEST(a.transport.yields() == 2u);
+  b.settle();
+  BOOST_TEST(c.received.size() == 3u + RingTransport::kSendBatch + 1);
 }
