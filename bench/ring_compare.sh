@@ -16,7 +16,8 @@
 #   BALANCED (1: ring ports chosen so that each node owns 28-39 % of the key space; 0: any),
 #   BUSY_POLL (1: the throughput generator polls without sleeping, so that no tracker answer has
 #   to wake it on its idle core: a cost clients on other machines do not put on a tracker),
-#   YIELD (cluster.yield_after_send of the ring's nodes: 1, the default, or 0).
+#   YIELD (cluster.yield_after_send of the ring's nodes, which share one core here: 1, the
+#   default, or 0).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,7 +58,7 @@ while [[ $# -gt 0 ]]; do
     --no-throughput) do_throughput=0; shift ;;
     --no-latency) do_latency=0; shift ;;
     --no-takeover) do_takeover=0; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "ring_compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done

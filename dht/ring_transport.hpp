@@ -66,7 +66,8 @@ class RingTransport {
   /// machine) then take turns a whole event-loop pass each: the nodes just woken answer
   /// everything this pass sent them before this node reads its next requests, so its next
   /// pass has gathered more of them and its forward batches are larger (fewer datagrams, wake-ups
-  /// and switches per request). Alone on its core the yield returns at once. Off by default.
+  /// and switches per request). Alone on its core the yield returns at once; any other busy
+  /// program on the core is handed it too, which is why this is off by default.
   void set_yield_after_send(bool on) { yield_after_send_ = on; }
   /// Times flush() yielded the CPU.
   std::uint64_t yields() const { return yields_; }

@@ -83,8 +83,9 @@ struct Config {
   std::chrono::seconds sync_period = kSyncPeriodDefault;
   std::chrono::microseconds batch_linger = kBatchLingerDefault;
   /// After a pass that sent ring datagrams, yield the CPU once (RingTransport::
-  /// set_yield_after_send): nodes sharing a core take turns whole passes.
-  bool yield_after_send = true;
+  /// set_yield_after_send): nodes sharing a core take turns whole passes. Off by default: it
+  /// also hands the core to any other busy program on it after every such pass.
+  bool yield_after_send = false;
 
   /// DHT (BEP 5) endpoints, one per address family; empty = no DHT. DHT-only clients that
   /// use a node as their DHT bootstrap find the peers of the tracker's swarms there.

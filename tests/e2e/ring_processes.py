@@ -42,7 +42,9 @@ class Node:
         conf = os.path.join(self.workdir, "ring.toml")
         with open(conf, "w") as f:
             f.write(f"[cluster]\nsuccessors = {SUCCESSORS}\nstabilize_period_ms = {STABILIZE_MS}\n"
-                    f"secrets = [\"{self.secret}\"]\n")
+                    f"secrets = [\"{self.secret}\"]\n"
+                    # Even nodes turn on the yield after sending; odd ones keep the default.
+                    f"yield_after_send = {'true' if self.index % 2 == 0 else 'false'}\n")
         args = ["--config", conf, "--ring", self.ring]
         for j in self.join:
             args += ["--join", j]
@@ -118,9 +120,9 @@ def body(args, workdir):
         seeds = [first.ring] if i % 2 else [nodes[-1].ring, first.ring]
         nodes.append(Node(args.daemon, workdir, i, ports[i], seeds).start())
     converge(nodes, f"{NODES} nodes form one ordered ring")
-    # cluster.yield_after_send is on by default: a node that sent ring datagrams yielded.
-    h.check(all(n.stats()["counters"]["ring_yields"] > 0 for n in nodes),
-            "every node yields the CPU after its passes that send ring datagrams (default)")
+    h.check(all((n.stats()["counters"]["ring_yields"] > 0) == (n.index % 2 == 0) for n in nodes),
+            "nodes with cluster.yield_after_send yield the CPU after passes that sent ring "
+            "datagrams, the others (the default) never")
 
     ordered = sorted(nodes, key=lambda n: n.id)
     # Two adjacent victims and one apart from both.
