@@ -58,7 +58,7 @@ while [[ $# -gt 0 ]]; do
     --no-throughput) do_throughput=0; shift ;;
     --no-latency) do_latency=0; shift ;;
     --no-takeover) do_takeover=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "ring_compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
