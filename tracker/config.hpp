@@ -85,7 +85,8 @@ struct Config {
   /// After a pass that sent ring datagrams, yield the CPU once (RingTransport::
   /// set_yield_after_send): nodes sharing a core take turns whole passes. Off by default: it
   /// also hands the core to any other busy program on it after every such pass.
-  bool yield_after_send = false;
+  static constexpr bool kYieldAfterSendDefault = false;
+  bool yield_after_send = kYieldAfterSendDefault;
 
   /// DHT (BEP 5) endpoints, one per address family; empty = no DHT. DHT-only clients that
   /// use a node as their DHT bootstrap find the peers of the tracker's swarms there.
