@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ring benchmark in ONE run on loopback: (1) the BEP 15 load generator against a lone ringtracker
 # and against a 3-node ring (all clients at one node, then spread over the three), in requests
-# per tracker CPU-second (the ring's is the sum of its three daemons) and the ratio ring/lone
+# per tracker CPU-second (the ring's is the sum of its three daemons; each daemon's CPU a
+# request is printed too) and the ratio ring/lone
 # (of the medians, and round by round);
 # (2) p50/p99 latency of an announce answered by the node that owns the info-hash versus one
 # forwarded to another owner; (3) seconds a joining node needs to take over its share of
@@ -58,7 +59,7 @@ while [[ $# -gt 0 ]]; do
     --no-throughput) do_throughput=0; shift ;;
     --no-latency) do_latency=0; shift ;;
     --no-takeover) do_takeover=0; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "ring_compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -214,21 +215,30 @@ print(v)' "$@"
 results=$tmp/results.tsv
 : >"$results"
 
-# measure KIND ROUND NAME "PIDS" COMMAND...: runs one load, records rate and the CPU of PIDS.
+# measure KIND ROUND NAME "PIDS" COMMAND...: runs one load, records rate and the CPU of PIDS
+# (in all, and per process when there are several: "user+kernel" ticks in the order given).
 measure() {
   local kind=$1 round=$2 name=$3 pidlist=$4
   shift 4
-  local u0 k0 u1 k1 out rc=0
+  local u0 k0 u1 k1 out rc=0 p tu tk u0p k0p
+  local -a before=()
+  for p in $pidlist; do before+=("$(cpu_ticks "$p")"); done
   # shellcheck disable=SC2086  # a list of PIDs
   read -r u0 k0 < <(cpu_sum $pidlist)
   out=$("$@" 2>"$tmp/load.err") || rc=$?
   # shellcheck disable=SC2086
   read -r u1 k1 < <(cpu_sum $pidlist)
-  local p
+  local each="" i=0
+  for p in $pidlist; do
+    read -r tu tk < <(cpu_ticks "$p")
+    read -r u0p k0p <<<"${before[$i]}"
+    each+="$((tu - u0p))+$((tk - k0p)) "
+    i=$((i + 1))
+  done
   for p in $pidlist; do kill -0 "$p" 2>/dev/null || die "daemon $p died during $name"; done
   [[ -n $out ]] || { cat "$tmp/load.err" >&2; die "no result from the load generator ($name)"; }
-  LOAD_OUT=$out python3 - "$results" "$kind" "$round" "$name" "$((u1 - u0))" "$((k1 - k0))" \
-      "$clk_tck" "$rc" <<'EOF'
+  LOAD_OUT=$out EACH=$each python3 - "$results" "$kind" "$round" "$name" "$((u1 - u0))" \
+      "$((k1 - k0))" "$clk_tck" "$rc" <<'EOF'
 import json, os, sys
 results, kind, rnd, name, user_ticks, kernel_ticks, hz, rc = sys.argv[1:]
 rs = [json.loads(l) for l in os.environ["LOAD_OUT"].splitlines() if l.startswith("{")]
@@ -249,9 +259,16 @@ with open(results, "a") as f:
     f.write("\t".join(str(x) for x in (kind, rnd, name, f"{rate:.0f}", done, f"{cpu_s:.2f}",
                                       f"{per_cpu:.0f}", bad, p50, p99, rc, f"{user_us:.2f}",
                                       f"{kernel_us:.2f}")) + "\n")
+# Per daemon (a ring's nodes in the order r1 r2 r3): which node the cost lands on.
+each = os.environ["EACH"].split()
+nodes = ""
+if len(each) > 1 and done:
+    nodes = " nodes " + " / ".join(
+        "{:.2f}+{:.2f}".format(*(int(t) / int(hz) * 1e6 / done for t in e.split("+")))
+        for e in each) + " us/req"
 print(f"  {kind:10s} round {rnd} {name:12s} {rate:9.0f} resp/s {per_cpu:9.0f} req/cpu-s "
       f"(tracker cpu {cpu_s:.2f}s = user {user_us:.2f} + kernel {kernel_us:.2f} us/req, "
-      f"bad {bad}, p50 {p50:.0f}us p99 {p99:.0f}us)")
+      f"bad {bad}, p50 {p50:.0f}us p99 {p99:.0f}us){nodes}")
 EOF
 }
 
