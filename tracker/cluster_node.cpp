@@ -658,10 +658,8 @@ void ClusterNode::promote(const InfoHash& h, TimePoint now) {
 
 Expected<AnnounceResponse, std::string> ClusterNode::apply_announce(const AnnounceRequest& req,
                                                                     TimePoint now) {
-  AnnounceResponse resp;
-  auto done = apply_announce_into(req, now, resp);
-  if (!done) return Unexpected(std::move(done).error());
-  return resp;
+  return fresh_response_of(
+      [&](AnnounceResponse& out) { return apply_announce_into(req, now, out); });
 }
 
 Expected<void, std::string> ClusterNode::apply_announce_into(const AnnounceRequest& req,

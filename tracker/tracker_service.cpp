@@ -22,10 +22,8 @@ std::uint32_t TrackerService::pick_interval_s() {
 
 Expected<AnnounceResponse, std::string> TrackerService::apply_announce(const AnnounceRequest& req,
                                                                        TimePoint now) {
-  AnnounceResponse resp;
-  auto done = apply_announce_into(req, now, resp);
-  if (!done) return Unexpected(std::move(done).error());
-  return resp;
+  return fresh_response_of(
+      [&](AnnounceResponse& out) { return apply_announce_into(req, now, out); });
 }
 
 Expected<void, std::string> TrackerService::apply_announce_into(const AnnounceRequest& req,
