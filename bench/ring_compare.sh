@@ -17,8 +17,10 @@
 #   BALANCED (1: ring ports chosen so that each node owns 28-39 % of the key space; 0: any),
 #   BUSY_POLL (1: the throughput generator polls without sleeping, so that no tracker answer has
 #   to wake it on its idle core: a cost clients on other machines do not put on a tracker),
-#   YIELD (cluster.yield_after_send of the ring's nodes, which share one core here: 1, the
-#   default, or 0).
+#   YIELD (0: the ring's nodes run with cluster.yield_after_send = false; 1, the default:
+#   with the daemon's default, which yields), HOG (1: a CPU-bound shell loop, someone else's
+#   busy program, shares the trackers' core during the throughput rounds; read resp/s and p50:
+#   what the yield after sending costs the clients next to it).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,6 +44,7 @@ STABILIZE_MS=${STABILIZE_MS:-1000}
 BALANCED=${BALANCED:-1}
 BUSY_POLL=${BUSY_POLL:-0}
 YIELD=${YIELD:-1}
+HOG=${HOG:-0}
 busy_flag=()
 [[ $BUSY_POLL == 1 ]] && busy_flag=(--busy-poll)
 rounds=3
@@ -130,8 +133,8 @@ successors = 2
 replicas = 3
 stabilize_period_ms = $STABILIZE_MS
 secrets = ["$secret"]
-yield_after_send = $([[ $YIELD == 1 ]] && echo true || echo false)
 EOF
+if [[ $YIELD == 0 ]]; then echo "yield_after_send = false" >>"$conf"; fi
 # A joining node chooses its id among cluster.id_choices candidates; BALANCED=1 fixes the
 # split through the ring ports instead, which needs the plain id SHA-1(ring address).
 if [[ $BALANCED == 1 ]]; then echo "id_choices = 1" >>"$conf"; fi
@@ -291,7 +294,7 @@ echo "# ring_compare.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -r), $(nproc) 
   "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "# rounds=$rounds seconds=$seconds tracker cpu=$TRACKER_CPU load cpu=$LOAD_CPU" \
   "torrents=$TORRENTS peers=$PEERS zipf=$ZIPF window=$WINDOW sockets=$SOCKETS numwant=$NUMWANT" \
-  "busy_poll=$BUSY_POLL"
+  "busy_poll=$BUSY_POLL hog=$HOG"
 echo "# config: $(tr '\n' ' ' <"$conf" | sed "s/$secret/<random>/")"
 
 if [[ $do_throughput == 1 || $do_latency == 1 ]]; then
@@ -316,11 +319,20 @@ if [[ $do_throughput == 1 ]]; then
     load "$udp_lone" "$WARMUP" >/dev/null 2>&1 || true
     load "$udp_r1" "$WARMUP" >/dev/null 2>&1 || true
   fi
+  if [[ $HOG == 1 ]]; then
+    taskset -c "$TRACKER_CPU" bash -c 'while :; do :; done' &
+    pids+=($!)
+    echo "# a CPU-bound loop shares the trackers' core (HOG=1)"
+  fi
   for round in $(seq "$rounds"); do
     measure udp "$round" lone "$pid_lone" load "$udp_lone" "$seconds"
     measure udp "$round" ring-one "$ring_pids" load "$udp_r1" "$seconds"
     measure udp "$round" ring-spread "$ring_pids" spread "$seconds"
   done
+  if [[ $HOG == 1 ]]; then
+    kill "${pids[-1]}" 2>/dev/null || true
+    wait "${pids[-1]}" 2>/dev/null || true
+  fi
   python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.startswith("udp\t")]

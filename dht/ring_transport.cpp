@@ -71,10 +71,13 @@ unsigned RingTransport::send_queued() {
 
 void RingTransport::flush() {
   const unsigned accepted = send_queued();
-  if (yield_after_send_ && accepted > 0) {
-    ::sched_yield();
-    ++yields_;
-  }
+  if (!yield_after_send_ || accepted == 0) return;
+  const TimePoint before = Clock::now();
+  if (!governor_.should_yield(before)) return;
+  ::sched_yield();
+  ++yields_;
+  const TimePoint after = Clock::now();
+  governor_.record(after - before, after);
 }
 
 void RingTransport::arm(TimePoint when) {

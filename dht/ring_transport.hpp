@@ -21,6 +21,7 @@
 #include "common/expected.hpp"
 #include "common/net_address.hpp"
 #include "dht/ring_auth.hpp"
+#include "dht/yield_governor.hpp"
 
 namespace ringtracker::dht {
 
@@ -59,18 +60,24 @@ class RingTransport {
   /// Sends every queued datagram, in the order queued, with as few sendmmsg calls as the socket
   /// allows: the datagrams of one event-loop pass leave together, so a node on the same core
   /// that one of them wakes runs once, not once per datagram. A datagram the socket refuses is
-  /// counted and skipped; the rest still go. Then, if set_yield_after_send(true) and the kernel
-  /// took at least one datagram, yields the CPU once (sched_yield; see there).
+  /// counted and skipped; the rest still go. Then, if set_yield_after_send(true), the kernel
+  /// took at least one datagram and the YieldGovernor does not pause yields, yields the CPU
+  /// once (sched_yield; see there) and tells the governor how long that took.
   void flush();
   /// Whether flush() yields the CPU after sending. Nodes that share a core (a ring on one
   /// machine) then take turns a whole event-loop pass each: the nodes just woken answer
   /// everything this pass sent them before this node reads its next requests, so its next
   /// pass has gathered more of them and its forward batches are larger (fewer datagrams, wake-ups
-  /// and switches per request). Alone on its core the yield returns at once; any other busy
-  /// program on the core is handed it too, which is why this is off by default.
+  /// and switches per request). Alone on its core the yield returns at once. Another busy
+  /// program on the core is handed it too, for a whole slice: the governor notices those long
+  /// yields and pauses yielding while they go on. Off unless set (the daemon sets it from
+  /// cluster.yield_after_send, on by default).
   void set_yield_after_send(bool on) { yield_after_send_ = on; }
   /// Times flush() yielded the CPU.
   std::uint64_t yields() const { return yields_; }
+  /// Yields that took YieldGovernor::kLongYield or more, and pauses they caused.
+  std::uint64_t long_yields() const { return governor_.long_yields(); }
+  std::uint64_t yield_pauses() const { return governor_.pauses(); }
   /// (Re)arms the single timer for `when` (TimePoint::max() disarms it).
   void arm(TimePoint when);
   /// Authenticates ring traffic with the cluster secrets (RingAuth: a GMAC tag under the first
@@ -107,6 +114,7 @@ class RingTransport {
   std::array<mmsghdr, kSendBatch> out_msg_{};
   unsigned queued_ = 0;
   bool yield_after_send_ = false;
+  YieldGovernor governor_;
   std::uint64_t yields_ = 0;
   std::uint64_t send_failures_ = 0;
   std::uint64_t oversized_drops_ = 0;

@@ -83,9 +83,10 @@ struct Config {
   std::chrono::seconds sync_period = kSyncPeriodDefault;
   std::chrono::microseconds batch_linger = kBatchLingerDefault;
   /// After a pass that sent ring datagrams, yield the CPU once (RingTransport::
-  /// set_yield_after_send): nodes sharing a core take turns whole passes. Off by default: it
-  /// also hands the core to any other busy program on it after every such pass.
-  static constexpr bool kYieldAfterSendDefault = false;
+  /// set_yield_after_send): nodes sharing a core take turns whole passes. Alone on a core it
+  /// costs a system call a pass; yields that hand the core to another busy program for long
+  /// pause it (YieldGovernor).
+  static constexpr bool kYieldAfterSendDefault = true;
   bool yield_after_send = kYieldAfterSendDefault;
 
   /// DHT (BEP 5) endpoints, one per address family; empty = no DHT. DHT-only clients that

@@ -114,15 +114,15 @@ BOOST_AUTO_TEST_CASE(cluster_timings_are_read_and_checked) {
     BOOST_TEST(cfg.replicate_period.count() == 250);
     BOOST_TEST(cfg.sync_period.count() == 10);
     BOOST_TEST(cfg.batch_linger.count() == 300);
-    BOOST_TEST(!cfg.yield_after_send);  // off unless turned on
+    BOOST_TEST(cfg.yield_after_send);  // on unless turned off
     BOOST_TEST(cfg.validate().has_value());
   }
   {
-    TempFile f("[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nyield_after_send = true\n");
+    TempFile f("[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nyield_after_send = false\n");
     Config cfg;
     auto r = load_config_file(f.path, cfg);
     BOOST_REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error()));
-    BOOST_TEST(cfg.yield_after_send);
+    BOOST_TEST(!cfg.yield_after_send);
   }
   {
     TempFile f("[udp]\nlisten=[\"127.0.0.1:0\"]\n[cluster]\nyield_after_send = 1\n");
