@@ -440,9 +440,9 @@ class ClusterNode final : public RequestHandler {
   void resend_deltas(TimePoint now);
   void send(const dht::NodeRef& to, const ClusterMessage& m);
   void send_payload(const dht::NodeRef& to, std::string payload);
-  /// Sends the open batches that are due (all of them without a linger).
   /// One cluster message (handle_app splits bundles into them).
   void handle_message(TimePoint now, const dht::NodeRef& from, std::string_view payload);
+  /// Sends the open batches that are due (all of them without a linger).
   void flush_open();
   bool batch_due(TimePoint opened, std::size_t items) const;
   bool outbox_has_room() const { return outbox_.size() < config_.outbox_max / 2; }
