@@ -74,6 +74,9 @@ class Expected {
 template <class E>
 class Expected<void, E> {
  public:
+  using value_type = void;
+  using error_type = E;
+
   Expected() = default;
   template <class G>
   Expected(Unexpected<G> u) : err_(std::move(u).error()), ok_(false) {}  // NOLINT
@@ -88,5 +91,15 @@ class Expected<void, E> {
   E err_{};
   bool ok_ = true;
 };
+
+/// The value-returning form of a call that fills a T in place (`fill(out)` returns
+/// Expected<void, E>): runs it on a fresh T and returns that, or the error.
+template <class T, class Fill>
+auto filled(Fill&& fill) -> Expected<T, typename std::invoke_result_t<Fill&, T&>::error_type> {
+  T value;
+  auto done = fill(value);
+  if (!done) return Unexpected(done.error());
+  return value;
+}
 
 }  // namespace ringtracker

@@ -658,7 +658,7 @@ void ClusterNode::promote(const InfoHash& h, TimePoint now) {
 
 Expected<AnnounceResponse, std::string> ClusterNode::apply_announce(const AnnounceRequest& req,
                                                                     TimePoint now) {
-  return fresh_response_of(
+  return filled<AnnounceResponse>(
       [&](AnnounceResponse& out) { return apply_announce_into(req, now, out); });
 }
 

@@ -74,10 +74,8 @@ class SwarmStore {
   /// returns seeders to a seeder (left == 0). event=stopped removes the peer and returns no
   /// peers; event=completed with left == 0 counts a download once per peer. Errors only for caps.
   Expected<AnnounceResult, StoreError> announce(const AnnounceRequest& req, TimePoint now) {
-    AnnounceResult r;
-    auto done = announce_into(req, now, r);
-    if (!done) return Unexpected(done.error());
-    return r;
+    return filled<AnnounceResult>(
+        [&](AnnounceResult& out) { return announce_into(req, now, out); });
   }
   /// The same into `out`, whose buffers are reused (a caller answering many announces keeps one
   /// result and allocates nothing per announce). `out` is unspecified after an error.

@@ -22,7 +22,7 @@ std::uint32_t TrackerService::pick_interval_s() {
 
 Expected<AnnounceResponse, std::string> TrackerService::apply_announce(const AnnounceRequest& req,
                                                                        TimePoint now) {
-  return fresh_response_of(
+  return filled<AnnounceResponse>(
       [&](AnnounceResponse& out) { return apply_announce_into(req, now, out); });
 }
 

@@ -18,16 +18,6 @@
 
 namespace ringtracker::tracker {
 
-/// The value-returning form of an announce that writes into a response (`into(out)` returns
-/// Expected<void, reason>): runs it on a fresh response and returns that, or the reason.
-template <class Into>
-Expected<AnnounceResponse, std::string> fresh_response_of(Into&& into) {
-  AnnounceResponse resp;
-  auto done = into(resp);
-  if (!done) return Unexpected(std::move(done).error());
-  return resp;
-}
-
 class TrackerService : public RequestHandler {
  public:
   /// `store` and `counters` must outlive the service. `seed` drives interval jitter.
