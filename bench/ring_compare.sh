@@ -91,15 +91,6 @@ cpu_ticks() {  # "utime stime" (fields 14, 15 of /proc/PID/stat, counted after t
   stat=${stat##*) }
   awk '{print $12, $13}' <<<"$stat"
 }
-cpu_sum() {  # cpu_sum PID... -> "user kernel" ticks summed over the processes
-  local u=0 k=0 pid tu tk
-  for pid in "$@"; do
-    read -r tu tk < <(cpu_ticks "$pid")
-    u=$((u + tu))
-    k=$((k + tk))
-  done
-  echo "$u $k"
-}
 
 free_port() {  # free_port [N]: N distinct ports free for both UDP and TCP a moment ago, never 6969
   python3 - "${1:-1}" <<'EOF'
@@ -223,25 +214,22 @@ results=$tmp/results.tsv
 measure() {
   local kind=$1 round=$2 name=$3 pidlist=$4
   shift 4
-  local u0 k0 u1 k1 out rc=0 p tu tk u0p k0p
+  local u=0 k=0 out rc=0 p tu tk u0 k0 each="" i=0
   local -a before=()
   for p in $pidlist; do before+=("$(cpu_ticks "$p")"); done
-  # shellcheck disable=SC2086  # a list of PIDs
-  read -r u0 k0 < <(cpu_sum $pidlist)
   out=$("$@" 2>"$tmp/load.err") || rc=$?
-  # shellcheck disable=SC2086
-  read -r u1 k1 < <(cpu_sum $pidlist)
-  local each="" i=0
+  for p in $pidlist; do kill -0 "$p" 2>/dev/null || die "daemon $p died during $name"; done
   for p in $pidlist; do
     read -r tu tk < <(cpu_ticks "$p")
-    read -r u0p k0p <<<"${before[$i]}"
-    each+="$((tu - u0p))+$((tk - k0p)) "
+    read -r u0 k0 <<<"${before[$i]}"
+    each+="$((tu - u0))+$((tk - k0)) "
+    u=$((u + tu - u0))
+    k=$((k + tk - k0))
     i=$((i + 1))
   done
-  for p in $pidlist; do kill -0 "$p" 2>/dev/null || die "daemon $p died during $name"; done
   [[ -n $out ]] || { cat "$tmp/load.err" >&2; die "no result from the load generator ($name)"; }
-  LOAD_OUT=$out EACH=$each python3 - "$results" "$kind" "$round" "$name" "$((u1 - u0))" \
-      "$((k1 - k0))" "$clk_tck" "$rc" <<'EOF'
+  LOAD_OUT=$out EACH=$each python3 - "$results" "$kind" "$round" "$name" "$u" "$k" "$clk_tck" \
+      "$rc" <<'EOF'
 import json, os, sys
 results, kind, rnd, name, user_ticks, kernel_ticks, hz, rc = sys.argv[1:]
 rs = [json.loads(l) for l in os.environ["LOAD_OUT"].splitlines() if l.startswith("{")]
