@@ -46,7 +46,8 @@ class Node {
 
   Node();
   ~Node();
-  Node(const Node&);  // a few words: a move is the same copy
+  /// Copy only: a Node is kNodeBytes of views into a document, so a move would be the same copy.
+  Node(const Node&);
   Node& operator=(const Node&);
 
   Type type() const;
