@@ -113,14 +113,14 @@ class MemorySwarmStore::PeerList {
   const Rec& operator[](std::uint32_t i) const { return data_[i]; }
   bool is_seeder_at(std::uint32_t i) const { return i >= leechers_; }
 
-  /// Index of the record with this key, or kNone.
+  /// Index of the record with this key, or kNone. The half the caller expects the peer in
+  /// (a peer announcing with nothing left is most likely a seeder already) is searched first.
   template <class Key>
-  std::uint32_t find(const Key& key) const {
-    std::uint32_t i = lower_bound(0, leechers_, key);
-    if (i < leechers_ && data_[i].key() == key) return i;
-    i = lower_bound(leechers_, size_, key);
-    if (i < size_ && data_[i].key() == key) return i;
-    return kNone;
+  std::uint32_t find(const Key& key, bool seeder_first = false) const {
+    const std::uint32_t first = seeder_first ? find_in(leechers_, size_, key)
+                                             : find_in(0, leechers_, key);
+    if (first != kNone) return first;
+    return seeder_first ? find_in(0, leechers_, key) : find_in(leechers_, size_, key);
   }
 
   /// Inserts a record whose key is absent; returns its index.
@@ -179,16 +179,27 @@ class MemorySwarmStore::PeerList {
 
  private:
   template <class Key>
+  std::uint32_t find_in(std::uint32_t lo, std::uint32_t hi, const Key& key) const {
+    const std::uint32_t i = lower_bound(lo, hi, key);
+    return i < hi && data_[i].key() == key ? i : kNone;
+  }
+
+  /// First index in [lo, hi) whose key is not below `key`. Large swarms do not fit the caches
+  /// next to everything else, so the probes are a chain of misses: the loop has no branch to
+  /// mispredict, and asks for the two records the next step may look at while this one loads.
+  template <class Key>
   std::uint32_t lower_bound(std::uint32_t lo, std::uint32_t hi, const Key& key) const {
-    while (lo < hi) {
-      const std::uint32_t mid = lo + (hi - lo) / 2;
-      if (data_[mid].key() < key) {
-        lo = mid + 1;
-      } else {
-        hi = mid;
-      }
+    if (lo == hi) return lo;
+    const Rec* base = data_ + lo;
+    std::uint32_t n = hi - lo;
+    while (n > 1) {
+      const std::uint32_t half = n / 2;
+      __builtin_prefetch(base + half / 2);
+      __builtin_prefetch(base + half + half / 2);
+      base = base[half].key() < key ? base + half : base;
+      n -= half;
     }
-    return lo;
+    return static_cast<std::uint32_t>(base - data_) + (base->key() < key ? 1U : 0U);
   }
 
   static std::uint32_t fitted_capacity(std::uint32_t wanted) {
@@ -434,7 +445,7 @@ Expected<std::uint32_t, StoreError> MemorySwarmStore::apply_announce(Swarm& s, P
   // BEP 3: `completed` is sent once when the download finishes; only a peer with nothing left
   // has finished.
   const bool completes = req.event == AnnounceEvent::completed && seeder;
-  std::uint32_t i = list.find(rec.key());
+  std::uint32_t i = list.find(rec.key(), seeder);
   if (i != kNone) {
     bool counted = (list[i].stamp & kStampCounted) != 0;
     if (completes && !counted) {
@@ -489,7 +500,7 @@ Expected<void, StoreError> MemorySwarmStore::announce_into(const AnnounceRequest
   if (stopping) {
     if (v6) {
       if (s.v6) {
-        const std::uint32_t i = s.v6->find(V6Peer::of(req.peer).key());
+        const std::uint32_t i = s.v6->find(V6Peer::of(req.peer).key(), req.left == 0);
         if (i != kNone) {
           --peers_;
           if (s.v6->is_seeder_at(i)) --seeders_;
@@ -498,7 +509,7 @@ Expected<void, StoreError> MemorySwarmStore::announce_into(const AnnounceRequest
         }
       }
     } else {
-      const std::uint32_t i = s.v4.find(V4Peer::of(req.peer).key());
+      const std::uint32_t i = s.v4.find(V4Peer::of(req.peer).key(), req.left == 0);
       if (i != kNone) {
         --peers_;
         if (s.v4.is_seeder_at(i)) --seeders_;
@@ -553,9 +564,9 @@ void MemorySwarmStore::lookup(const AnnounceRequest& req, std::uint32_t index, s
   SelfPosition self;
   self.v6 = req.peer.ip.is_v6();
   if (self.v6) {
-    if (s.v6) self.index = s.v6->find(V6Peer::of(req.peer).key());
+    if (s.v6) self.index = s.v6->find(V6Peer::of(req.peer).key(), req.left == 0);
   } else {
-    self.index = s.v4.find(V4Peer::of(req.peer).key());
+    self.index = s.v4.find(V4Peer::of(req.peer).key(), req.left == 0);
   }
   counts_of(s, out);
   const std::size_t want = wanted(req);
@@ -704,7 +715,7 @@ template <class Rec>
 void MemorySwarmStore::merge_peer(Swarm& s, PeerList<Rec>& list, Rec rec, bool seeder,
                                   std::uint32_t age, std::uint32_t tick) {
   const std::uint32_t seen = tick - age;
-  std::uint32_t i = list.find(rec.key());
+  std::uint32_t i = list.find(rec.key(), seeder);
   if (i != kNone) {
     // Copies from other nodes carry ages rounded to whole ticks on another clock, so two
     // copies within one tick of each other are the same moment as far as we can tell. Then
