@@ -1,6 +1,7 @@
 // Memory per peer and in-process announce throughput of MemorySwarmStore: fills N unique
 // IPv4 ip:port peers over T torrents (even spread or Zipf popularity), reports RSS from
-// /proc/self/status, then times refresh announces. Not a test; numbers go to stdout.
+// /proc/self/status, then times refresh announces and a replica's merges of the same refreshes.
+// Not a test; numbers go to stdout.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -170,6 +171,49 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
   std::printf("announce          %.0f announces/s (numwant 50, %.1f peers returned on average)\n",
               opt.announces / run_s, static_cast<double>(returned) / opt.announces);
+
+  // Replica merges: the refreshes again, as a replica receives them from the owner: one
+  // snapshot per swarm and replication period, a hot swarm's peers sorted by address (as the
+  // owner's flush sends them), merged into a copy of the store.
+  const TimePoint t_merge = t0 + std::chrono::seconds(opt.announces / 100'000 + 1);
+  MemorySwarmStore replica(limits, 0x5eed);
+  for (std::uint32_t t = 0; t < opt.torrents; ++t) {
+    if (auto snap = store.export_swarm(hashes[t], t_merge)) replica.merge_swarm(*snap, t_merge);
+  }
+  constexpr std::size_t kPeriodAnnounces = 17'000;  // one 100 ms period at 170,000 announces/s
+  constexpr std::size_t kSortedFrom = 17;           // the owner sorts groups larger than 16
+  const std::size_t merged = std::min<std::size_t>(opt.announces, 1'000'000);
+  std::vector<SwarmSnapshot> snapshots;
+  std::vector<std::vector<std::uint32_t>> group(opt.torrents);
+  for (std::size_t begin = 0; begin < merged; begin += kPeriodAnnounces) {
+    const std::size_t end = std::min(merged, begin + kPeriodAnnounces);
+    for (std::size_t i = begin; i < end; ++i) group[torrent_of[order[i]]].push_back(order[i]);
+    for (std::uint32_t t = 0; t < opt.torrents; ++t) {
+      auto& members = group[t];
+      if (members.empty()) continue;
+      if (members.size() >= kSortedFrom) {
+        std::sort(members.begin(), members.end(), [](std::uint32_t x, std::uint32_t y) {
+          return peer_address(x) < peer_address(y);
+        });
+      }
+      SwarmSnapshot& snap = snapshots.emplace_back();
+      snap.info_hash = hashes[t];
+      for (const std::uint32_t p : members) {
+        SnapshotPeer sp;
+        sp.address = peer_address(p);
+        sp.seeder = p % 3 == 0;
+        sp.remaining_ttl = limits.peer_ttl;
+        snap.peers.push_back(sp);
+      }
+      members.clear();
+    }
+  }
+  const auto merge_start = std::chrono::steady_clock::now();
+  for (const SwarmSnapshot& snap : snapshots) replica.merge_swarm(snap, t_merge);
+  const double merge_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - merge_start).count();
+  std::printf("replica merge     %.0f peers/s (%zu refreshes in %zu swarm snapshots)\n",
+              static_cast<double>(merged) / merge_s, merged, snapshots.size());
 
   const auto sweep_start = std::chrono::steady_clock::now();
   while (!store.sweep(t0 + std::chrono::seconds(60), 10'000)) {

@@ -3,7 +3,10 @@
 #define BOOST_TEST_MODULE memory_swarm_store
 #include "tracker/memory_swarm_store.hpp"
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
+#include <map>
+#include <random>
 
 #include "tests/unit/swarm_store_conformance.hpp"
 
@@ -77,6 +80,52 @@ BOOST_AUTO_TEST_CASE(large_swarm_keeps_counts_and_lookups_consistent) {
   BOOST_TEST(e.complete == seeders);
   BOOST_TEST(e.incomplete == model.size() - seeders);
   auto snap = store.export_swarm(ih, at(1));
+  BOOST_REQUIRE(snap.has_value());
+  BOOST_REQUIRE(snap->peers.size() == model.size());
+  for (const SnapshotPeer& p : snap->peers) {
+    auto it = model.find(p.address);
+    BOOST_REQUIRE(it != model.end());
+    BOOST_TEST(p.seeder == it->second);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(merging_runs_in_any_order_into_a_large_swarm_finds_every_peer) {
+  // A replica merges a hot swarm's peers sorted (the owner's flush sorts them), other swarms'
+  // in arrival order; lookups start in the half the copy names, and many copies move a peer
+  // to the other half or add one. Whatever the order, every peer must be found (never added
+  // twice) and end as the fresher copy says.
+  MemorySwarmStore store(limits_with_ttl(1000));
+  const InfoHash ih = torrent(1);
+  std::map<SocketAddress, bool> model;  // address -> seeder
+  std::mt19937_64 rng(11);
+  for (unsigned n = 0; n < 6000; n += 2) {  // even addresses, every third a seeder
+    const SocketAddress a = v4(n, static_cast<std::uint16_t>(1000 + n % 7));
+    ok(store, request(ih, a, n % 3 == 0 ? 0 : 1), at(0));
+    model[a] = n % 3 == 0;
+  }
+  for (int round = 0; round < 6; ++round) {
+    SwarmSnapshot snap;
+    snap.info_hash = ih;
+    for (unsigned n = 0; n < 6000; ++n) {
+      if (rng() % 4 != 0) continue;  // a quarter of the addresses: existing ones and new ones
+      SnapshotPeer p;
+      p.address = v4(n, static_cast<std::uint16_t>(1000 + n % 7));
+      p.seeder = rng() % 2 == 0;  // many move between the halves
+      p.remaining_ttl = std::chrono::seconds(1000);
+      snap.peers.push_back(p);
+    }
+    if (round % 3 == 1) std::reverse(snap.peers.begin(), snap.peers.end());
+    if (round % 3 == 2) std::shuffle(snap.peers.begin(), snap.peers.end(), rng);
+    // Ten seconds later: each copy is clearly fresher than the store's, so its state wins.
+    store.merge_swarm(snap, at(10 * (round + 1)));
+    for (const SnapshotPeer& p : snap.peers) model[p.address] = p.seeder;
+  }
+  std::size_t seeders = 0;
+  for (const auto& [a, seeder] : model) seeders += seeder ? 1 : 0;
+  const ScrapeEntry e = store.scrape(ih, at(60));
+  BOOST_TEST(e.complete == seeders);
+  BOOST_TEST(e.incomplete == model.size() - seeders);
+  auto snap = store.export_swarm(ih, at(60));
   BOOST_REQUIRE(snap.has_value());
   BOOST_REQUIRE(snap->peers.size() == model.size());
   for (const SnapshotPeer& p : snap->peers) {
