@@ -117,8 +117,8 @@ class MemorySwarmStore::PeerList {
   /// (a peer announcing with nothing left is most likely a seeder already) is searched first.
   template <class Key>
   std::uint32_t find(const Key& key, bool seeder_first = false) const {
-    const std::uint32_t first = seeder_first ? find_in(leechers_, size_, key)
-                                             : find_in(0, leechers_, key);
+    const std::uint32_t first =
+        seeder_first ? find_in(leechers_, size_, key) : find_in(0, leechers_, key);
     if (first != kNone) return first;
     return seeder_first ? find_in(0, leechers_, key) : find_in(leechers_, size_, key);
   }

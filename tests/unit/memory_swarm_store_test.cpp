@@ -18,6 +18,26 @@ RT_SWARM_STORE_CONFORMANCE(memory_swarm_store_conformance, [](const SwarmLimits&
   return std::unique_ptr<SwarmStore>(std::make_unique<MemorySwarmStore>(limits));
 })
 
+namespace {
+/// The swarm holds exactly the model's peers (address -> seeder), and its counts agree.
+void require_swarm_is(MemorySwarmStore& store, const InfoHash& ih,
+                      const std::map<SocketAddress, bool>& model, TimePoint now) {
+  std::size_t seeders = 0;
+  for (const auto& [a, seeder] : model) seeders += seeder ? 1 : 0;
+  const ScrapeEntry e = store.scrape(ih, now);
+  BOOST_TEST(e.complete == seeders);
+  BOOST_TEST(e.incomplete == model.size() - seeders);
+  auto snap = store.export_swarm(ih, now);
+  BOOST_REQUIRE(snap.has_value());
+  BOOST_REQUIRE(snap->peers.size() == model.size());
+  for (const SnapshotPeer& p : snap->peers) {
+    auto it = model.find(p.address);
+    BOOST_REQUIRE(it != model.end());
+    BOOST_TEST(p.seeder == it->second);
+  }
+}
+}  // namespace
+
 BOOST_AUTO_TEST_SUITE(memory_swarm_store_layout)
 
 BOOST_AUTO_TEST_CASE(long_ttl_uses_coarser_ticks_and_still_expires_on_time) {
@@ -74,19 +94,7 @@ BOOST_AUTO_TEST_CASE(large_swarm_keeps_counts_and_lookups_consistent) {
       model[a] = seeder;
     }
   }
-  std::size_t seeders = 0;
-  for (const auto& [a, s] : model) seeders += s ? 1 : 0;
-  const ScrapeEntry e = store.scrape(ih, at(1));
-  BOOST_TEST(e.complete == seeders);
-  BOOST_TEST(e.incomplete == model.size() - seeders);
-  auto snap = store.export_swarm(ih, at(1));
-  BOOST_REQUIRE(snap.has_value());
-  BOOST_REQUIRE(snap->peers.size() == model.size());
-  for (const SnapshotPeer& p : snap->peers) {
-    auto it = model.find(p.address);
-    BOOST_REQUIRE(it != model.end());
-    BOOST_TEST(p.seeder == it->second);
-  }
+  require_swarm_is(store, ih, model, at(1));
 }
 
 BOOST_AUTO_TEST_CASE(merging_runs_in_any_order_into_a_large_swarm_finds_every_peer) {
@@ -120,19 +128,7 @@ BOOST_AUTO_TEST_CASE(merging_runs_in_any_order_into_a_large_swarm_finds_every_pe
     store.merge_swarm(snap, at(10 * (round + 1)));
     for (const SnapshotPeer& p : snap.peers) model[p.address] = p.seeder;
   }
-  std::size_t seeders = 0;
-  for (const auto& [a, seeder] : model) seeders += seeder ? 1 : 0;
-  const ScrapeEntry e = store.scrape(ih, at(60));
-  BOOST_TEST(e.complete == seeders);
-  BOOST_TEST(e.incomplete == model.size() - seeders);
-  auto snap = store.export_swarm(ih, at(60));
-  BOOST_REQUIRE(snap.has_value());
-  BOOST_REQUIRE(snap->peers.size() == model.size());
-  for (const SnapshotPeer& p : snap->peers) {
-    auto it = model.find(p.address);
-    BOOST_REQUIRE(it != model.end());
-    BOOST_TEST(p.seeder == it->second);
-  }
+  require_swarm_is(store, ih, model, at(60));
 }
 
 BOOST_AUTO_TEST_CASE(many_torrents_grow_and_shrink_the_index) {
