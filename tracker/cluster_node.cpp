@@ -730,13 +730,31 @@ bool for_each_item(Reader& batch, Item& scratch, Handle&& handle) {
 }  // namespace
 
 void ClusterNode::on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatchReader& batch) {
-  // Requests are read one at a time into the same objects. A malformed one ends the batch;
-  // the requests not answered by then time out at their sender.
-  const bool whole =
-      for_each_item(batch, forwarded_announce_scratch_,
-                    [&](const ForwardedAnnounce& a) { answer_forwarded_announce(now, from, a); }) &&
-      for_each_item(batch, forwarded_scrape_scratch_,
-                    [&](const ForwardedScrape& sc) { answer_forwarded_scrape(now, from, sc); });
+  // Announces are read SwarmStore::kPrefetchBatch at a time into the same objects, and the
+  // store is told their swarms before the first is answered: it loads them together instead of
+  // one miss after another. A malformed request ends the batch; the requests not answered by
+  // then time out at their sender.
+  auto& announces = forwarded_announces_scratch_;
+  bool whole = true;
+  for (bool more = true; more && whole;) {
+    std::size_t n = 0;
+    prefetch_scratch_.clear();
+    while (n < SwarmStore::kPrefetchBatch) {
+      if (n == announces.size()) announces.emplace_back();
+      auto next = batch.next(announces[n]);
+      if (!next || !*next) {
+        whole = next.has_value();
+        more = false;
+        break;
+      }
+      prefetch_scratch_.push_back(announces[n++].request.info_hash);
+    }
+    service_.store().prefetch(prefetch_scratch_);
+    for (std::size_t i = 0; i < n; ++i) answer_forwarded_announce(now, from, announces[i]);
+  }
+  whole = whole && for_each_item(batch, forwarded_scrape_scratch_, [&](const ForwardedScrape& sc) {
+            answer_forwarded_scrape(now, from, sc);
+          });
   if (!whole) ++counters_->malformed;
 }
 
@@ -976,16 +994,38 @@ void ClusterNode::handle_message(TimePoint now, const dht::NodeRef& from,
 
 void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, ReplicateReader& r) {
   if (r.purpose() == TransferPurpose::handoff) ++counters_->handoffs_received;
-  SwarmDelta& d = replicate_scratch_;
-  for (;;) {
-    auto more = r.next(d);
-    if (!more) {
+  // Swarms are read SwarmStore::kPrefetchBatch at a time and their stores told about them
+  // before the first is merged (see on_forward).
+  auto& swarms = replicate_scratch_;
+  std::vector<InfoHash> owned;  // few: a replica's deltas are mostly others' swarms
+  for (bool more = true; more;) {
+    std::size_t n = 0;
+    bool whole = true;
+    prefetch_scratch_.clear();
+    owned.clear();
+    while (n < SwarmStore::kPrefetchBatch) {
+      if (n == swarms.size()) swarms.emplace_back();
+      auto next = r.next(swarms[n]);
+      if (!next || !*next) {
+        whole = next.has_value();
+        more = false;
+        break;
+      }
+      const InfoHash& h = swarms[n++].snapshot.info_hash;
+      (ownership(h) == Ownership::mine ? owned : prefetch_scratch_).push_back(h);
+    }
+    replica_.prefetch(prefetch_scratch_);
+    service_.store().prefetch(owned);
+    for (std::size_t i = 0; i < n; ++i) {
+      merge_replicated(now, r.purpose(), swarms[i]);
+      // A big swarm's lists are not kept in all kPrefetchBatch entries at once.
+      if (swarms[i].snapshot.peers.capacity() > kScratchPeersMax) swarms[i] = SwarmDelta{};
+    }
+    if (!whole) {
       // What was merged stays (merging is idempotent); without an ack the owner sends again.
       ++counters_->malformed;
       return;
     }
-    if (!*more) break;
-    merge_replicated(now, r.purpose(), d);
   }
   // Deltas are acknowledged once merged (a resent one does no harm).
   if (r.purpose() == TransferPurpose::delta && r.txid() != 0) send(from, TransferAck{r.txid()});

@@ -190,6 +190,8 @@ class ClusterNode final : public RequestHandler {
   /// allocation per swarm and period in the steady state.
   static constexpr std::size_t kSpareDeltasMax = 4096;
   static constexpr std::size_t kSpareDeltaPeersMax = 16;
+  /// Peers a replicated swarm's scratch entry keeps room for after it was merged.
+  static constexpr std::size_t kScratchPeersMax = 1024;
 
   /// `ring`, `service` (with its owned store) and `replica_store` must outlive the node.
   ClusterNode(const ClusterConfig& config, RingView& ring, TrackerService& service,
@@ -487,7 +489,7 @@ class ClusterNode final : public RequestHandler {
   std::vector<std::string_view> bundle_parts_;  // scratch of handle_app
   // Each item of a received batch is read into these in turn (like bundle_parts_: answering
   // an item never receives another payload, so they are not reused under our feet).
-  ForwardedAnnounce forwarded_announce_scratch_;
+  std::vector<ForwardedAnnounce> forwarded_announces_scratch_;  // kPrefetchBatch at most
   ForwardedScrape forwarded_scrape_scratch_;
   AnnounceReply announce_reply_scratch_;
   AnnounceReply owner_reply_scratch_;  // this node's answer to a forwarded announce
@@ -499,10 +501,11 @@ class ClusterNode final : public RequestHandler {
   std::deque<AppTransmit> outbox_;
 
   // Replication.
-  std::vector<DeltaEntry> delta_log_;     // sorted by swarm and address at the flush
-  SwarmDelta replicate_scratch_;          // each replicated swarm is read into it in turn
-  std::vector<SwarmDelta> delta_swarms_;  // one flush's swarms (emptied by the flush)
-  std::vector<SwarmDelta> spare_deltas_;  // cleared entries to reuse (see kSpareDeltasMax)
+  std::vector<DeltaEntry> delta_log_;          // sorted by swarm and address at the flush
+  std::vector<SwarmDelta> replicate_scratch_;  // replicated swarms, kPrefetchBatch at a time
+  std::vector<InfoHash> prefetch_scratch_;     // their hashes, for SwarmStore::prefetch
+  std::vector<SwarmDelta> delta_swarms_;       // one flush's swarms (emptied by the flush)
+  std::vector<SwarmDelta> spare_deltas_;       // cleared entries to reuse (see kSpareDeltasMax)
   TimePoint delta_due_ = TimePoint::max();
   std::map<UnackedKey, UnackedDelta> unacked_;
   std::set<std::pair<TimePoint, UnackedKey>> resends_;  // UnackedDelta::resend_at of each entry

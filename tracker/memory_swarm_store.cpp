@@ -2,6 +2,7 @@
 #include "tracker/memory_swarm_store.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -306,6 +307,31 @@ std::uint32_t MemorySwarmStore::find_swarm(const InfoHash& key, std::uint64_t ha
       const std::uint32_t i = (slot & kSlotIndexMask) - 1;
       if (swarm_at(i).info_hash == key) return i;
     }
+  }
+}
+
+void MemorySwarmStore::prefetch(std::span<const InfoHash> info_hashes) const {
+  if (index_.empty()) return;
+  const std::size_t n = std::min(info_hashes.size(), kPrefetchBatch);
+  std::array<std::uint64_t, kPrefetchBatch> hashes;
+  for (std::size_t i = 0; i < n; ++i) {
+    hashes[i] = hash_of(info_hashes[i]);
+    __builtin_prefetch(&index_[hashes[i] & index_mask_]);
+  }
+  // The slots asked for above arrive together; the first probe finds most swarms.
+  std::array<const Swarm*, kPrefetchBatch> found;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t slot = index_[hashes[i] & index_mask_];
+    found[i] = nullptr;
+    if (slot == 0 || (slot >> 24) != static_cast<std::uint32_t>(hashes[i] >> 56)) continue;
+    found[i] = &swarm_at((slot & kSlotIndexMask) - 1);
+    __builtin_prefetch(found[i]);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (found[i] == nullptr) continue;
+    const PeerList<V4Peer>& list = found[i]->v4;
+    if (list.leechers() != 0) __builtin_prefetch(&list[list.leechers() / 2]);
+    if (list.seeders() != 0) __builtin_prefetch(&list[list.leechers() + list.seeders() / 2]);
   }
 }
 

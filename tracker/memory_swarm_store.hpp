@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/keyed_hash.hpp"
@@ -66,6 +67,9 @@ class MemorySwarmStore final : public SwarmStore {
   void for_each_info_hash(const std::function<void(const InfoHash&)>& fn) const override;
   bool erase_swarm(const InfoHash& info_hash) override;
   bool keeps_peer_ids() const override { return false; }
+  /// Loads each swarm's index slot, then (once those arrived) the swarm itself, then the middle
+  /// of each half of its IPv4 peer array, where a lookup starts (the first kPrefetchBatch hashes).
+  void prefetch(std::span<const InfoHash> info_hashes) const override;
 
   /// Bytes requested from the allocator for swarms, index and peer arrays (excludes the
   /// allocator's own overhead; the benchmark reports RSS next to it).

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -109,6 +110,14 @@ class SwarmStore {
 
   /// Forgets a swarm (peers and downloaded). Returns whether it existed.
   virtual bool erase_swarm(const InfoHash& info_hash) = 0;
+
+  /// A hint that the swarms of `info_hashes` are about to be announced into or merged (one
+  /// batch of them): the store may start loading them now, so that their cache misses overlap
+  /// instead of following one another. Changes nothing; the default does nothing.
+  virtual void prefetch(std::span<const InfoHash> info_hashes) const { (void)info_hashes; }
+  /// Hashes worth one prefetch(): the swarms of more would push the first out of the caches
+  /// before they are used. Callers go through a longer batch this many at a time.
+  static constexpr std::size_t kPrefetchBatch = 32;
 
   /// Whether peer ids are kept (and handed out in PeerInfo / SnapshotPeer). When not, callers
   /// need not carry them to the store: a ring node leaves them out of the announces it streams

@@ -856,6 +856,45 @@ BOOST_AUTO_TEST_CASE(deltas_go_to_the_next_replicas_minus_one_successors_only) {
   BOOST_TEST(s1.owned.stats().torrents == 0U);
 }
 
+BOOST_AUTO_TEST_CASE(messages_longer_than_a_prefetch_batch_are_answered_and_merged_whole) {
+  // One forward batch, then one delta, with more announces and swarms than the owner and the
+  // replica hand their stores at once: every one is answered, and every swarm replicated.
+  constexpr std::size_t kCount = 3 * SwarmStore::kPrefetchBatch + 5;
+  TestNode a(0x80, 0x40, {});
+  TestNode b(0x30, 0x10, {0x80});
+  std::vector<AnnounceResult_> results(kCount);
+  for (std::size_t i = 0; i < kCount; ++i) {
+    const auto n = static_cast<std::uint8_t>(i + 1);
+    a.node.announce(announce_of(hash_at(0x20, n), n, i % 2 == 0 ? 0 : 100), kT0,
+                    capture(results[i]));
+  }
+  for (std::size_t i = 0; i < a.ring.lookups.size(); ++i)
+    a.node.handle_lookup(kT0, lookup_at(a, i), b.ring.me);
+  auto forwards = a.drain();
+  BOOST_REQUIRE(forwards.size() == 1U);
+  BOOST_REQUIRE(decode_as<ForwardBatch>(forwards[0].payload).announces.size() == kCount);
+  b.node.handle_app(kT0, a.ring.me, forwards[0].payload);
+  BOOST_TEST(b.node.counter("served_for_others") == kCount);
+  BOOST_TEST(deliver(b, {{0x80, &a}}, kT0) >= 1U);
+  for (std::size_t i = 0; i < kCount; ++i) {
+    BOOST_REQUIRE_MESSAGE(results[i].ok.has_value(), "announce " << i << " unanswered");
+    BOOST_TEST(results[i].ok->result.complete + results[i].ok->result.incomplete == 1U);
+  }
+  const auto due = kT0 + ClusterConfig{}.replicate_period;
+  b.node.handle_timeout(due);
+  auto deltas = b.drain();
+  BOOST_REQUIRE(deltas.size() == 1U);
+  BOOST_REQUIRE(decode_as<Replicate>(deltas[0].payload).swarms.size() == kCount);
+  a.node.handle_app(due, b.ring.me, deltas[0].payload);
+  for (std::size_t i = 0; i < kCount; ++i) {
+    const auto e = a.replica.scrape(hash_at(0x20, static_cast<std::uint8_t>(i + 1)), due);
+    BOOST_TEST(e.complete == (i % 2 == 0 ? 1U : 0U), "swarm " << i);
+    BOOST_TEST(e.incomplete == (i % 2 == 0 ? 0U : 1U), "swarm " << i);
+  }
+  BOOST_TEST(a.node.counter("malformed") == 0U);
+  BOOST_TEST(b.node.counter("malformed") == 0U);
+}
+
 BOOST_AUTO_TEST_CASE(replica_keeps_the_owners_expiry_and_completed_count) {
   ClusterConfig cc;
   cc.peer_ttl = Seconds(2700);

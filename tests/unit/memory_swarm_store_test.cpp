@@ -75,6 +75,28 @@ BOOST_AUTO_TEST_CASE(time_going_backwards_uses_latest_time_seen) {
   BOOST_TEST(store.scrape(torrent(1), at(1100)).incomplete == 0U);
 }
 
+BOOST_AUTO_TEST_CASE(prefetch_of_any_hashes_changes_nothing) {
+  // Empty store, known and unknown swarms, empty halves, more hashes than one batch: a hint
+  // only (under the sanitizers, also no read outside the store's arrays).
+  MemorySwarmStore store(SwarmLimits{});
+  std::vector<InfoHash> hashes;
+  for (unsigned n = 0; n < 3 * SwarmStore::kPrefetchBatch; ++n) hashes.push_back(torrent(n));
+  store.prefetch(hashes);
+  BOOST_TEST(store.stats().torrents == 0U);
+  ok(store, request(torrent(1), v4(1), 0), at(1));  // seeders only
+  ok(store, request(torrent(2), v4(2), 5), at(1));  // leechers only
+  for (unsigned p = 0; p < 100; ++p) ok(store, request(torrent(3), v4(p), p % 2), at(1));
+  const StoreStats before = store.stats();
+  store.prefetch(hashes);
+  store.prefetch({});
+  const StoreStats after = store.stats();
+  BOOST_TEST(after.torrents == before.torrents);
+  BOOST_TEST(after.peers == before.peers);
+  BOOST_TEST(after.seeders == before.seeders);
+  BOOST_TEST(store.scrape(torrent(3), at(1)).complete == 50U);
+  BOOST_TEST(store.scrape(torrent(4), at(1)).incomplete == 0U);
+}
+
 BOOST_AUTO_TEST_CASE(large_swarm_keeps_counts_and_lookups_consistent) {
   MemorySwarmStore store(SwarmLimits{});
   std::mt19937_64 rng(7);
