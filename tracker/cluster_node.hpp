@@ -209,6 +209,10 @@ class ClusterNode final : public RequestHandler {
   void announce(const AnnounceRequest& req, TimePoint now, AnnounceDone on_done) override;
   /// Split by owner, merged back in request order; one failed part fails the whole scrape.
   void scrape(const ScrapeRequest& req, TimePoint now, ScrapeDone on_done) override;
+  /// Hints the owned store (the swarms of other owners are not here to load).
+  void prefetch(std::span<const InfoHash> info_hashes) override {
+    service_.store().prefetch(info_hashes);
+  }
 
   // --- ring inputs ------------------------------------------------------------------------
   /// Dispatches AppReceived, LookupCompleted, OwnedRangeChanged, SuccessorsChanged, Joined.

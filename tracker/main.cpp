@@ -54,6 +54,9 @@ class PumpingHandler final : public tr::RequestHandler {
     inner_.scrape(req, now, std::move(done));
     request_pump_();
   }
+  void prefetch(std::span<const tr::InfoHash> info_hashes) override {
+    inner_.prefetch(info_hashes);
+  }
 
  private:
   tr::RequestHandler& inner_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 
 #include "common/clock.hpp"
@@ -25,6 +26,9 @@ class RequestHandler {
   /// the event loop (never later than the handler's deadline).
   virtual void announce(const AnnounceRequest& req, TimePoint now, AnnounceDone on_done) = 0;
   virtual void scrape(const ScrapeRequest& req, TimePoint now, ScrapeDone on_done) = 0;
+  /// A hint: announces for these info-hashes follow (a front end's batch of requests), see
+  /// SwarmStore::prefetch. The default ignores it.
+  virtual void prefetch(std::span<const InfoHash> info_hashes) { (void)info_hashes; }
 };
 
 }  // namespace ringtracker::tracker

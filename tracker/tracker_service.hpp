@@ -45,6 +45,7 @@ class TrackerService : public RequestHandler {
 
   void set_access_list(AccessList list) { access_ = std::move(list); }
   const AccessList& access_list() const { return access_; }
+  void prefetch(std::span<const InfoHash> info_hashes) override { store_.prefetch(info_hashes); }
   SwarmStore& store() { return store_; }
 
  private:

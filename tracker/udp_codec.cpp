@@ -90,6 +90,15 @@ std::string_view to_string(ParseErrorKind kind) {
   return "udp_unknown_error";
 }
 
+std::optional<InfoHash> peek_announce_info_hash(std::span<const std::uint8_t> d) {
+  if (d.size() < kAnnounceMinSize ||
+      load_be<std::uint32_t>(d.data() + 8) != static_cast<std::uint32_t>(Action::announce))
+    return std::nullopt;
+  InfoHash h;
+  std::memcpy(h.data(), d.data() + kOffInfoHash, h.size());
+  return h;
+}
+
 Expected<Request, ParseError> parse_request(std::span<const std::uint8_t> d) {
   // Every request starts with a 16-byte header: 64-bit id, action, transaction id.
   if (d.size() < kConnectSize) return fail(ParseErrorKind::too_short);

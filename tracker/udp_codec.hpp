@@ -111,6 +111,10 @@ std::string_view to_string(ParseErrorKind kind);
 /// complete options read so far; the truncated option's data is discarded.
 Expected<Request, ParseError> parse_request(std::span<const std::uint8_t> datagram);
 
+/// The info-hash of a datagram shaped like an announce (long enough, action 1), or nullopt;
+/// nothing else is checked: for hints ahead of parse_request, never for answers.
+std::optional<InfoHash> peek_announce_info_hash(std::span<const std::uint8_t> datagram);
+
 // Writers fill `out` and return the bytes written. Contract: out.size() >= kDatagramMax (asserted).
 // Every reply is at most kReplyBytesMax bytes.
 

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include "common/event_udp_socket.hpp"
 #include "common/socket_util.hpp"
+#include "tracker/swarm_store.hpp"
 #include "tracker/udp_codec.hpp"
 
 namespace ringtracker::tracker {
@@ -86,6 +88,7 @@ void UdpServer::drain(Socket& s) {
     const std::int64_t unix_now = static_cast<std::int64_t>(std::time(nullptr));
     unsigned replies = 0;
     for (int i = 0; i < n; ++i) {
+      if (i % SwarmStore::kPrefetchBatch == 0) hint_swarms(s, i, n);
       auto from = from_sockaddr(s.in_addr[static_cast<unsigned>(i)]);
       if (!from) continue;
       std::span<const std::uint8_t> dgram(s.in[static_cast<unsigned>(i)].data(),
@@ -194,6 +197,18 @@ void UdpServer::drain(Socket& s) {
     send_batch(s, s.out_msg.data(), replies);
     if (static_cast<unsigned>(n) < kBatch) return;
   }
+}
+
+void UdpServer::hint_swarms(const Socket& s, int from, int n) {
+  std::array<InfoHash, SwarmStore::kPrefetchBatch> hashes;
+  std::size_t count = 0;
+  const int end = std::min<int>(n, from + static_cast<int>(SwarmStore::kPrefetchBatch));
+  for (int i = from; i < end; ++i) {
+    const auto u = static_cast<unsigned>(i);
+    if (auto h = udp::peek_announce_info_hash({s.in[u].data(), s.in_msg[u].msg_len}))
+      hashes[count++] = *h;
+  }
+  if (count > 1) service_.prefetch({hashes.data(), count});
 }
 
 std::span<std::uint8_t> UdpServer::late_slot(Socket& s) {

@@ -41,6 +41,9 @@ class UdpServer {
   struct Socket;
   static void on_readable(evutil_socket_t fd, short what, void* arg) noexcept;
   void drain(Socket& s);
+  /// Tells the handler the info-hashes of the announces among datagrams [from, from +
+  /// SwarmStore::kPrefetchBatch) of this batch (only when there are several to overlap).
+  void hint_swarms(const Socket& s, int from, int n);
   /// A completion writes its reply into the current batch while the handler answers
   /// synchronously; a late one (an answer from the ring) into late_slot(), then queue_late()
   /// adds it to the socket's late batch, sent by flush_late() at the end of the loop pass (or

@@ -192,6 +192,18 @@ BOOST_DATA_TEST_CASE(accepts_bep41_option_tails, bdata::make(kTails), c) {
   BOOST_TEST(a.transaction_id == 0xCAFEBABEu);
 }
 
+BOOST_AUTO_TEST_CASE(peek_finds_the_info_hash_of_announces_only) {
+  auto b = announce_bytes();
+  auto h = peek_announce_info_hash(b);
+  BOOST_REQUIRE(h.has_value());
+  BOOST_TEST((*h == as_announce(parse_request(b)).request.info_hash));
+  BOOST_TEST(!peek_announce_info_hash(connect_bytes()).has_value());
+  BOOST_TEST(!peek_announce_info_hash(scrape_bytes(5)).has_value());  // long enough, not one
+  b.pop_back();
+  BOOST_TEST(!peek_announce_info_hash(b).has_value());  // one byte short of an announce
+  BOOST_TEST(!peek_announce_info_hash({}).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(accepts_url_data_of_exactly_the_limit) {
   auto b = announce_bytes();
   std::string expect;
