@@ -173,7 +173,10 @@ struct Daemon {
         moved = true;
       }
     }
-    ring_transport->flush();  // this pass's datagrams leave together
+    // Clients' answers from the ring first (the flush may yield the CPU for a while), then
+    // this pass's ring datagrams, together.
+    if (udp) udp->flush_answers();
+    ring_transport->flush();
     auto wake = ring->next_timeout();
     if (cluster) wake = std::min(wake, cluster->next_timeout());
     if (stopping && !leave_sent) wake = std::min(wake, now + kLeavePollInterval);

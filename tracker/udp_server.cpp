@@ -224,6 +224,11 @@ void UdpServer::queue_late(Socket& s, const SocketAddress& to, std::size_t len) 
   if (s.late_count++ == 0) event_active(s.late_ev, 0, 0);
 }
 
+void UdpServer::flush_answers() {
+  for (auto& s : sockets_)
+    if (s->late_count != 0) flush_late(*s);
+}
+
 void UdpServer::flush_late(Socket& s) {
   send_batch(s, s.late_msg.data(), s.late_count);
   s.late_count = 0;

@@ -37,6 +37,11 @@ class UdpServer {
   /// Binds one socket (port 0 picks a free port) and returns the bound address.
   Expected<SocketAddress, std::string> listen(const SocketAddress& addr, int receive_buffer_bytes);
 
+  /// Sends the late answers (those from the ring) queued so far now, instead of at the end of
+  /// the event-loop pass: a ring node about to hand the CPU to its owners lets its clients'
+  /// answers leave first, so that their next requests are there when it runs again.
+  void flush_answers();
+
  private:
   struct Socket;
   static void on_readable(evutil_socket_t fd, short what, void* arg) noexcept;
