@@ -727,6 +727,31 @@ bool for_each_item(Reader& batch, Item& scratch, Handle&& handle) {
     handle(scratch);
   }
 }
+/// What read_prefetch_batch() read: `items` of them; whether the reader has no more
+/// (`ended`), and whether it ended at a malformed item.
+struct BatchRead {
+  std::size_t items = 0;
+  bool ended = false;
+  bool malformed = false;
+};
+
+/// Reads up to SwarmStore::kPrefetchBatch items of `reader` into `items` (which grows to that
+/// many at most and keeps them, buffers and all, for the next call).
+template <class Reader, class Item>
+BatchRead read_prefetch_batch(Reader& reader, std::vector<Item>& items) {
+  BatchRead got;
+  while (got.items < SwarmStore::kPrefetchBatch) {
+    if (got.items == items.size()) items.emplace_back();
+    auto next = reader.next(items[got.items]);
+    if (!next || !*next) {
+      got.ended = true;
+      got.malformed = !next;
+      break;
+    }
+    ++got.items;
+  }
+  return got;
+}
 }  // namespace
 
 void ClusterNode::on_forward(TimePoint now, const dht::NodeRef& from, ForwardBatchReader& batch) {
@@ -735,27 +760,22 @@ void ClusterNode::on_forward(TimePoint now, const dht::NodeRef& from, ForwardBat
   // one miss after another. A malformed request ends the batch; the requests not answered by
   // then time out at their sender.
   auto& announces = forwarded_announces_scratch_;
-  bool whole = true;
-  for (bool more = true; more && whole;) {
-    std::size_t n = 0;
+  for (;;) {
+    const BatchRead got = read_prefetch_batch(batch, announces);
     prefetch_scratch_.clear();
-    while (n < SwarmStore::kPrefetchBatch) {
-      if (n == announces.size()) announces.emplace_back();
-      auto next = batch.next(announces[n]);
-      if (!next || !*next) {
-        whole = next.has_value();
-        more = false;
-        break;
-      }
-      prefetch_scratch_.push_back(announces[n++].request.info_hash);
-    }
+    for (std::size_t i = 0; i < got.items; ++i)
+      prefetch_scratch_.push_back(announces[i].request.info_hash);
     service_.store().prefetch(prefetch_scratch_);
-    for (std::size_t i = 0; i < n; ++i) answer_forwarded_announce(now, from, announces[i]);
+    for (std::size_t i = 0; i < got.items; ++i) answer_forwarded_announce(now, from, announces[i]);
+    if (got.malformed) {
+      ++counters_->malformed;
+      return;
+    }
+    if (got.ended) break;
   }
-  whole = whole && for_each_item(batch, forwarded_scrape_scratch_, [&](const ForwardedScrape& sc) {
-            answer_forwarded_scrape(now, from, sc);
-          });
-  if (!whole) ++counters_->malformed;
+  if (!for_each_item(batch, forwarded_scrape_scratch_,
+                     [&](const ForwardedScrape& sc) { answer_forwarded_scrape(now, from, sc); }))
+    ++counters_->malformed;
 }
 
 void ClusterNode::answer_forwarded_announce(TimePoint now, const dht::NodeRef& from,
@@ -997,35 +1017,27 @@ void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, Replicat
   // Swarms are read SwarmStore::kPrefetchBatch at a time and their stores told about them
   // before the first is merged (see on_forward).
   auto& swarms = replicate_scratch_;
-  std::vector<InfoHash> owned;  // few: a replica's deltas are mostly others' swarms
-  for (bool more = true; more;) {
-    std::size_t n = 0;
-    bool whole = true;
+  for (;;) {
+    const BatchRead got = read_prefetch_batch(r, swarms);
     prefetch_scratch_.clear();
-    owned.clear();
-    while (n < SwarmStore::kPrefetchBatch) {
-      if (n == swarms.size()) swarms.emplace_back();
-      auto next = r.next(swarms[n]);
-      if (!next || !*next) {
-        whole = next.has_value();
-        more = false;
-        break;
-      }
-      const InfoHash& h = swarms[n++].snapshot.info_hash;
-      (ownership(h) == Ownership::mine ? owned : prefetch_scratch_).push_back(h);
+    owned_prefetch_scratch_.clear();
+    for (std::size_t i = 0; i < got.items; ++i) {
+      const InfoHash& h = swarms[i].snapshot.info_hash;
+      (ownership(h) == Ownership::mine ? owned_prefetch_scratch_ : prefetch_scratch_).push_back(h);
     }
     replica_.prefetch(prefetch_scratch_);
-    service_.store().prefetch(owned);
-    for (std::size_t i = 0; i < n; ++i) {
+    service_.store().prefetch(owned_prefetch_scratch_);
+    for (std::size_t i = 0; i < got.items; ++i) {
       merge_replicated(now, r.purpose(), swarms[i]);
       // A big swarm's lists are not kept in all kPrefetchBatch entries at once.
       if (swarms[i].snapshot.peers.capacity() > kScratchPeersMax) swarms[i] = SwarmDelta{};
     }
-    if (!whole) {
+    if (got.malformed) {
       // What was merged stays (merging is idempotent); without an ack the owner sends again.
       ++counters_->malformed;
       return;
     }
+    if (got.ended) break;
   }
   // Deltas are acknowledged once merged (a resent one does no harm).
   if (r.purpose() == TransferPurpose::delta && r.txid() != 0) send(from, TransferAck{r.txid()});

@@ -505,11 +505,12 @@ class ClusterNode final : public RequestHandler {
   std::deque<AppTransmit> outbox_;
 
   // Replication.
-  std::vector<DeltaEntry> delta_log_;          // sorted by swarm and address at the flush
-  std::vector<SwarmDelta> replicate_scratch_;  // replicated swarms, kPrefetchBatch at a time
-  std::vector<InfoHash> prefetch_scratch_;     // their hashes, for SwarmStore::prefetch
-  std::vector<SwarmDelta> delta_swarms_;       // one flush's swarms (emptied by the flush)
-  std::vector<SwarmDelta> spare_deltas_;       // cleared entries to reuse (see kSpareDeltasMax)
+  std::vector<DeltaEntry> delta_log_;             // sorted by swarm and address at the flush
+  std::vector<SwarmDelta> replicate_scratch_;     // replicated swarms, kPrefetchBatch at a time
+  std::vector<InfoHash> prefetch_scratch_;        // hashes of a batch's swarms, for prefetch
+  std::vector<InfoHash> owned_prefetch_scratch_;  // the owned ones of a replicated batch
+  std::vector<SwarmDelta> delta_swarms_;          // one flush's swarms (emptied by the flush)
+  std::vector<SwarmDelta> spare_deltas_;          // cleared entries to reuse (see kSpareDeltasMax)
   TimePoint delta_due_ = TimePoint::max();
   std::map<UnackedKey, UnackedDelta> unacked_;
   std::set<std::pair<TimePoint, UnackedKey>> resends_;  // UnackedDelta::resend_at of each entry
