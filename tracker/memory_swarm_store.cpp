@@ -298,15 +298,20 @@ const MemorySwarmStore::Swarm& MemorySwarmStore::swarm_at(std::uint32_t index) c
   return chunks_[index / kSwarmsPerChunk][index % kSwarmsPerChunk];
 }
 
+namespace {
+/// The swarm index an occupied index slot names when its tag matches `hash`, else kNone.
+std::uint32_t candidate_in(std::uint32_t slot, std::uint64_t hash) {
+  return (slot >> 24) == static_cast<std::uint32_t>(hash >> 56) ? (slot & kSlotIndexMask) - 1
+                                                                : kNone;
+}
+}  // namespace
+
 std::uint32_t MemorySwarmStore::find_swarm(const InfoHash& key, std::uint64_t hash) const {
-  const std::uint32_t tag = static_cast<std::uint32_t>(hash >> 56);
   for (std::size_t pos = hash & index_mask_;; pos = (pos + 1) & index_mask_) {
     const std::uint32_t slot = index_[pos];
     if (slot == 0) return kNone;
-    if ((slot >> 24) == tag) {
-      const std::uint32_t i = (slot & kSlotIndexMask) - 1;
-      if (swarm_at(i).info_hash == key) return i;
-    }
+    const std::uint32_t i = candidate_in(slot, hash);
+    if (i != kNone && swarm_at(i).info_hash == key) return i;
   }
 }
 
@@ -322,10 +327,9 @@ void MemorySwarmStore::prefetch(std::span<const InfoHash> info_hashes) const {
   std::array<const Swarm*, kPrefetchBatch> found;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t slot = index_[hashes[i] & index_mask_];
-    found[i] = nullptr;
-    if (slot == 0 || (slot >> 24) != static_cast<std::uint32_t>(hashes[i] >> 56)) continue;
-    found[i] = &swarm_at((slot & kSlotIndexMask) - 1);
-    __builtin_prefetch(found[i]);
+    const std::uint32_t candidate = slot == 0 ? kNone : candidate_in(slot, hashes[i]);
+    found[i] = candidate == kNone ? nullptr : &swarm_at(candidate);
+    if (found[i] != nullptr) __builtin_prefetch(found[i]);
   }
   for (std::size_t i = 0; i < n; ++i) {
     if (found[i] == nullptr) continue;
