@@ -3,7 +3,9 @@
 # and against a 3-node ring (all clients at one node, then spread over the three), in requests
 # per tracker CPU-second (the ring's is the sum of its three daemons; each daemon's CPU a
 # request is printed too) and the ratio ring/lone
-# (of the medians, and round by round);
+# (of the medians, and round by round); also three single nodes that know nothing of each other
+# on the same core, clients spread over them ("trio"): what three processes taking turns on
+# one core cost without any ring work, so that ring/trio is the ring's own cost;
 # (2) p50/p99 latency of an announce answered by the node that owns the info-hash versus one
 # forwarded to another owner; (3) seconds a joining node needs to take over its share of
 # 100,000 swarms from a 2-node ring. It builds nothing, never touches port 6969, and stops only
@@ -20,7 +22,7 @@
 #   YIELD (0: the ring's nodes run with cluster.yield_after_send = false; 1, the default:
 #   with the daemon's default, which yields), HOG (1: a CPU-bound shell loop, someone else's
 #   busy program, shares the trackers' core during the throughput rounds; read resp/s and p50:
-#   what the yield after sending costs the clients next to it).
+#   what the yield after sending costs the clients next to it), TRIO (0: no trio rounds).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,6 +47,7 @@ BALANCED=${BALANCED:-1}
 BUSY_POLL=${BUSY_POLL:-0}
 YIELD=${YIELD:-1}
 HOG=${HOG:-0}
+TRIO=${TRIO:-1}
 busy_flag=()
 [[ $BUSY_POLL == 1 ]] && busy_flag=(--busy-poll)
 rounds=3
@@ -62,7 +65,7 @@ while [[ $# -gt 0 ]]; do
     --no-throughput) do_throughput=0; shift ;;
     --no-latency) do_latency=0; shift ;;
     --no-takeover) do_takeover=0; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "ring_compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -297,6 +300,12 @@ if [[ $do_throughput == 1 || $do_latency == 1 ]]; then
   id_r2=$(stats_value "$http_r2" node id)
   id_r3=$(stats_value "$http_r3" node id)
 fi
+if [[ $do_throughput == 1 && $TRIO == 1 ]]; then
+  start_node t1
+  start_node t2
+  start_node t3
+  trio_pids="$pid_t1 $pid_t2 $pid_t3"
+fi
 
 if [[ $do_throughput == 1 ]]; then
   echo "== throughput (announces, numwant $NUMWANT)"
@@ -314,6 +323,10 @@ if [[ $do_throughput == 1 ]]; then
   fi
   for round in $(seq "$rounds"); do
     measure udp "$round" lone "$pid_lone" load "$udp_lone" "$seconds"
+    if [[ $TRIO == 1 ]]; then
+      measure udp "$round" trio "$trio_pids" load "$udp_t1" "$seconds" --target "$udp_t2" \
+          --target "$udp_t3"
+    fi
     measure udp "$round" ring-one "$ring_pids" load "$udp_r1" "$seconds"
     measure udp "$round" ring-spread "$ring_pids" spread "$seconds"
   done
@@ -339,15 +352,21 @@ for n in ("ring-one", "ring-spread"):
         r = med[n][1] / med["lone"][1]
         verdict = "met" if r >= 0.8 else "NOT met"
         print(f"udp        RATIO {n}/lone req/cpu-s {r:.2f}x (target >= 0.80: {verdict})")
+# Three unrelated single nodes on the one core: what taking turns costs with no ring at all; the
+# ring against them is what the ring's own work costs.
+pairs = [("trio", "lone"), ("ring-one", "trio"), ("ring-spread", "trio")]
+for n, base in pairs:
+    if n in med and base in med:
+        print(f"udp        RATIO {n}/{base} req/cpu-s {med[n][1] / med[base][1]:.2f}x")
 # The same pair within each round (measured back to back): this machine's speed drifts over tens
 # of seconds, which moves the medians apart more than it moves a round's own pair.
 per_round = {}
 for kind, rnd, name, rate, done, cpu, per_cpu, *_ in rows:
     per_round.setdefault(rnd, {})[name] = float(per_cpu)
-for n in ("ring-one", "ring-spread"):
-    ratios = [r[n] / r["lone"] for r in per_round.values() if n in r and r.get("lone", 0) > 0]
+for n, base in [("ring-one", "lone"), ("ring-spread", "lone")] + pairs:
+    ratios = [r[n] / r[base] for r in per_round.values() if n in r and r.get(base, 0) > 0]
     if ratios:
-        print(f"udp        round by round {n}/lone: " + " ".join(f"{x:.2f}" for x in ratios) +
+        print(f"udp        round by round {n}/{base}: " + " ".join(f"{x:.2f}" for x in ratios) +
               f" (median {statistics.median(ratios):.2f}x)")
 EOF
 fi
