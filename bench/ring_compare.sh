@@ -65,7 +65,7 @@ while [[ $# -gt 0 ]]; do
     --no-throughput) do_throughput=0; shift ;;
     --no-latency) do_latency=0; shift ;;
     --no-takeover) do_takeover=0; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "ring_compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -315,6 +315,9 @@ if [[ $do_throughput == 1 ]]; then
   if [[ $WARMUP != 0 ]]; then
     load "$udp_lone" "$WARMUP" >/dev/null 2>&1 || true
     load "$udp_r1" "$WARMUP" >/dev/null 2>&1 || true
+    if [[ $TRIO == 1 ]]; then
+      load "$udp_t1" "$WARMUP" --target "$udp_t2" --target "$udp_t3" >/dev/null 2>&1 || true
+    fi
   fi
   if [[ $HOG == 1 ]]; then
     taskset -c "$TRACKER_CPU" bash -c 'while :; do :; done' &
