@@ -1015,20 +1015,23 @@ void ClusterNode::handle_message(TimePoint now, const dht::NodeRef& from,
 void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, ReplicateReader& r) {
   if (r.purpose() == TransferPurpose::handoff) ++counters_->handoffs_received;
   // Swarms are read SwarmStore::kPrefetchBatch at a time and their stores told about them
-  // before the first is merged (see on_forward).
+  // before the first is merged (see on_forward). Merging changes no ring view, so each swarm's
+  // ownership, looked up to choose its store here, holds for its merge.
   auto& swarms = replicate_scratch_;
+  std::array<Ownership, SwarmStore::kPrefetchBatch> owns;
   for (;;) {
     const BatchRead got = read_prefetch_batch(r, swarms);
     prefetch_scratch_.clear();
     owned_prefetch_scratch_.clear();
     for (std::size_t i = 0; i < got.items; ++i) {
       const InfoHash& h = swarms[i].snapshot.info_hash;
-      (ownership(h) == Ownership::mine ? owned_prefetch_scratch_ : prefetch_scratch_).push_back(h);
+      owns[i] = ownership(h);
+      (owns[i] == Ownership::mine ? owned_prefetch_scratch_ : prefetch_scratch_).push_back(h);
     }
     replica_.prefetch(prefetch_scratch_);
     service_.store().prefetch(owned_prefetch_scratch_);
     for (std::size_t i = 0; i < got.items; ++i) {
-      merge_replicated(now, r.purpose(), swarms[i]);
+      merge_replicated(now, r.purpose(), owns[i], swarms[i]);
       // A big swarm's lists are not kept in all kPrefetchBatch entries at once.
       if (swarms[i].snapshot.peers.capacity() > kScratchPeersMax) swarms[i] = SwarmDelta{};
     }
@@ -1043,11 +1046,11 @@ void ClusterNode::on_replicate(TimePoint now, const dht::NodeRef& from, Replicat
   if (r.purpose() == TransferPurpose::delta && r.txid() != 0) send(from, TransferAck{r.txid()});
 }
 
-void ClusterNode::merge_replicated(TimePoint now, TransferPurpose purpose, SwarmDelta& d) {
+void ClusterNode::merge_replicated(TimePoint now, TransferPurpose purpose, Ownership own,
+                                   SwarmDelta& d) {
   const InfoHash& h = d.snapshot.info_hash;
-  // Whoever sent it, a swarm lands where this node's own view says it belongs: a sender with
-  // a stale view (a node that does not know about a join yet) must not hide data here.
-  const Ownership own = ownership(h);
+  // Whoever sent it, a swarm lands where this node's own view (`own`) says it belongs: a
+  // sender with a stale view (a node that does not know about a join yet) must not hide data.
   const bool mine = own == Ownership::mine;
   SwarmStore& store = mine ? service_.store() : replica_;
   if (mine) ensure_owned(h, now);

@@ -420,7 +420,8 @@ class ClusterNode final : public RequestHandler {
   void flush_deltas(TimePoint now);
   void on_replicate(TimePoint now, const dht::NodeRef& from, ReplicateReader& r);
   /// Merges one replicated swarm where this node's view says it belongs (may edit `d`).
-  void merge_replicated(TimePoint now, TransferPurpose purpose, SwarmDelta& d);
+  /// `own`: ownership(d's swarm) in this node's view, looked up by the caller.
+  void merge_replicated(TimePoint now, TransferPurpose purpose, Ownership own, SwarmDelta& d);
   void on_pull(TimePoint now, const dht::NodeRef& from, const PullRequest& m);
   void on_done(TimePoint now, const dht::NodeRef& from, const TransferDone& m);
   void release_gate(TimePoint now);
