@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/assert.hpp"
+#include "common/buffer_pool.hpp"
 #include "dht/ring_auth.hpp"
 
 namespace ringtracker::dht {
@@ -26,7 +27,7 @@ constexpr std::size_t kFollowCandidates = 2;
 constexpr std::size_t kLookupDeadMax = 16;
 
 std::string encode(const RingMessage& m) {
-  std::string s;
+  std::string s = BufferPool::local().take();
   s.reserve(48 + 42 * (m.nodes.size() + 1) + m.payload.size());
   encode_message(m, s);
   return s;

@@ -7,6 +7,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "common/buffer_pool.hpp"
+
 namespace ringtracker::tracker {
 
 namespace {
@@ -891,10 +893,18 @@ Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::read(Item& ou
 // The announces are written after the message's head and their count (patched by finish()),
 // so that the usual message, announces only, leaves without being copied again.
 template <class Announce, class Scrape>
+BatchWriter<Announce, Scrape>::~BatchWriter() {
+  BufferPool& pool = BufferPool::local();
+  pool.give(std::move(message_));
+  pool.give(std::move(scrapes_));
+}
+
+template <class Announce, class Scrape>
 void BatchWriter<Announce, Scrape>::start() {
   if (!message_.empty()) return;
-  // The buffer usually left with the last message: room for one like it at once, instead of
-  // growing through a dozen copies.
+  // A buffer a finished message left in the pool, and room for one like the last at once,
+  // instead of growing through a dozen copies.
+  if (message_.capacity() == std::string().capacity()) message_ = BufferPool::local().take();
   message_.reserve(last_bytes_);
   append_fields(message_, kHeaderBytes + 2, [&](Put& p) {
     p.u8(kClusterFormatVersion);
@@ -915,6 +925,8 @@ void BatchWriter<Announce, Scrape>::add(const Announce& a) {
 template <class Announce, class Scrape>
 void BatchWriter<Announce, Scrape>::add(const Scrape& s) {
   RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
+  if (scrapes_.empty() && scrapes_.capacity() == std::string().capacity())
+    scrapes_ = BufferPool::local().take();
   encode_item(scrapes_, s);
   ++scrapes_count_;
 }

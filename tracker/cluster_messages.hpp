@@ -260,6 +260,10 @@ class BatchWriter {
   /// A writer that expects a message needing about `room` bytes (another writer's room()):
   /// that much is taken at the first item, instead of growing there through copies.
   explicit BatchWriter(std::size_t room) : last_bytes_(room) {}
+  BatchWriter(BatchWriter&&) noexcept = default;
+  BatchWriter& operator=(BatchWriter&&) noexcept = default;
+  /// Its buffers go back to the thread's BufferPool (a writer lives for one batch or a few).
+  ~BatchWriter();
   void add(const Announce& a);
   void add(const Scrape& s);
   std::size_t items() const { return announces_count_ + scrapes_count_; }

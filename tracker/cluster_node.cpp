@@ -4,11 +4,19 @@
 #include <array>
 #include <cstring>
 
+#include "common/buffer_pool.hpp"
+
 namespace ringtracker::tracker {
 
 namespace {
 
 dht::NodeId key_of(const InfoHash& h) { return dht::NodeId(h); }
+
+std::string pooled_copy(std::string_view bytes) {
+  std::string copy = BufferPool::local().take();
+  copy.assign(bytes);
+  return copy;
+}
 
 bool same_node(const dht::NodeRef& a, const dht::NodeRef& b) { return a.id == b.id; }
 
@@ -526,7 +534,7 @@ void ClusterNode::enqueue_forward(TimePoint now, const dht::NodeRef& to, std::ui
 
 void ClusterNode::send_forwards(OpenForward& o) {
   ++counters_->forward_messages;
-  std::string payload;
+  std::string payload = BufferPool::local().take();
   o.batch.finish(payload);
   RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
   forward_batch_bytes_ = o.batch.room();
@@ -867,7 +875,7 @@ ReplyBatchWriter& ClusterNode::open_reply_to(const dht::NodeRef& to, std::size_t
 }
 
 void ClusterNode::send_replies(OpenReply& o) {
-  std::string payload;
+  std::string payload = BufferPool::local().take();
   o.batch.finish(payload);
   RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
   reply_batch_bytes_ = o.batch.room();
@@ -1398,13 +1406,15 @@ void ClusterNode::send_swarms(const std::vector<dht::NodeRef>& targets, Transfer
       do msg.txid = txid_next_++;
       while (msg.txid == 0);
     }
-    std::string payload;
+    std::string payload = BufferPool::local().take();
     encode_cluster_message(msg, payload);
     RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
-    for (const auto& t : targets) {
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const auto& t = targets[i];
       ++counters_->replicate_messages;
       counters_->replicated_swarms += msg.swarms.size();
-      send_payload(t, payload);
+      // The last target takes the payload itself, the others a copy.
+      send_payload(t, i + 1 < targets.size() ? pooled_copy(payload) : std::move(payload));
       if (purpose != TransferPurpose::delta) continue;
       if (unacked_.size() >= config_.delta_unacked_max) {
         ++counters_->delta_untracked;
@@ -1646,7 +1656,7 @@ TimePoint ClusterNode::next_timeout() const {
 // ---- output --------------------------------------------------------------------------------
 
 void ClusterNode::send(const dht::NodeRef& to, const ClusterMessage& m) {
-  std::string payload;
+  std::string payload = BufferPool::local().take();
   encode_cluster_message(m, payload);
   RT_ASSERT(payload.size() <= ClusterLimits::kPayloadBytesMax);
   send_payload(to, std::move(payload));
@@ -1710,12 +1720,16 @@ std::size_t bundle_for_node(AppTransmit& first, std::deque<AppTransmit>& queue,
     members.push_back(i);
   }
   if (members.empty()) return 0;
-  std::string bundle;
+  BufferPool& pool = BufferPool::local();
+  std::string bundle = pool.take();
   bundle.reserve(bytes);
   append_to_bundle(bundle, first.payload);
   for (const std::size_t i : members) append_to_bundle(bundle, queue[i].payload);
-  for (auto i = members.rbegin(); i != members.rend(); ++i)
+  for (auto i = members.rbegin(); i != members.rend(); ++i) {
+    pool.give(std::move(queue[static_cast<std::size_t>(*i)].payload));
     queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(*i));
+  }
+  pool.give(std::move(first.payload));
   first.payload = std::move(bundle);
   return members.size() + 1;
 }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <random>
 
+#include "common/buffer_pool.hpp"
 #include "dht/ring_node.hpp"
 #include "dht/ring_transport.hpp"
 #include "dht/secure_id.hpp"
@@ -149,17 +150,21 @@ struct Daemon {
   /// re-arms the one timer. Runs from the timer and once per event-loop pass (request_pump).
   void pump_ring(rt::TimePoint now) {
     pump_pending = false;
+    // Each payload and datagram is copied on: its buffer goes back for the next one.
+    rt::BufferPool& pool = rt::BufferPool::local();
     for (bool moved = true; moved;) {
       moved = false;
       if (cluster) {
         while (auto a = cluster->poll_app()) {
           ring->send_app(now, a->to.address, a->payload);
+          pool.give(std::move(a->payload));
           moved = true;
         }
       }
       while (auto t = ring->poll_transmit()) {
         ring_transport->queue(t->destination, {reinterpret_cast<const std::uint8_t*>(t->bytes.data()),
                                               t->bytes.size()});
+        pool.give(std::move(t->bytes));
         moved = true;
       }
       while (auto e = ring->poll_event()) {
