@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/buffer_pool.hpp"
+#include "common/radix_sort.hpp"
 
 namespace ringtracker::tracker {
 
@@ -1312,21 +1313,23 @@ void ClusterNode::flush_deltas(TimePoint now) {
   // keys are single integers, the hash's first 32 bits above the log index, so arrival order
   // is kept within a swarm. Two swarms sharing those bits may interleave; each run of one swarm
   // is then its own entry, sent in arrival order, which a replica merges to the same state.
-  std::vector<std::uint64_t> order(delta_log_.size());
+  // The radix sort orders by those 32 bits, stably: the same order as sorting whole keys.
+  std::vector<std::uint64_t>& order = delta_order_;
+  order.resize(delta_log_.size());
   for (std::size_t i = 0; i < delta_log_.size(); ++i) {
     const std::uint8_t* h = delta_log_[i].info_hash.data();
     const std::uint64_t prefix = (std::uint64_t{h[0]} << 24) | (std::uint64_t{h[1]} << 16) |
                                  (std::uint64_t{h[2]} << 8) | std::uint64_t{h[3]};
     order[i] = (prefix << 32) | i;
   }
-  std::sort(order.begin(), order.end());
+  radix_sort_by_high32(order, delta_order_scratch_);
   auto index_of = [](std::uint64_t key) { return static_cast<std::uint32_t>(key); };
   auto same_swarm = [&](std::uint64_t x, std::uint64_t y) {
     return delta_log_[index_of(x)].info_hash == delta_log_[index_of(y)].info_hash;
   };
   std::vector<SwarmDelta>& swarms = delta_swarms_;
   swarms.clear();
-  std::vector<std::uint32_t> group;
+  std::vector<std::uint32_t>& group = delta_group_;
   for (std::size_t begin = 0, end = 0; begin < order.size(); begin = end) {
     end = begin + 1;
     while (end < order.size() && same_swarm(order[begin], order[end])) ++end;

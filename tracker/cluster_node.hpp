@@ -511,6 +511,11 @@ class ClusterNode final : public RequestHandler {
   std::vector<InfoHash> prefetch_scratch_;        // hashes of a batch's swarms, for prefetch
   std::vector<InfoHash> owned_prefetch_scratch_;  // the owned ones of a replicated batch
   std::vector<SwarmDelta> delta_swarms_;          // one flush's swarms (emptied by the flush)
+  // One flush's log order, the sort's working space and one swarm's entries: kept, not
+  // allocated again every replication period.
+  std::vector<std::uint64_t> delta_order_;
+  std::vector<std::uint64_t> delta_order_scratch_;
+  std::vector<std::uint32_t> delta_group_;
   std::vector<SwarmDelta> spare_deltas_;          // cleared entries to reuse (see kSpareDeltasMax)
   TimePoint delta_due_ = TimePoint::max();
   std::map<UnackedKey, UnackedDelta> unacked_;
