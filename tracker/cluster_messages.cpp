@@ -890,8 +890,6 @@ Expected<bool, ClusterMessageError> BatchReader<Announce, Scrape>::read(Item& ou
   return true;
 }
 
-// The announces are written after the message's head and their count (patched by finish()),
-// so that the usual message, announces only, leaves without being copied again.
 template <class Announce, class Scrape>
 BatchWriter<Announce, Scrape>::~BatchWriter() {
   BufferPool& pool = BufferPool::local();
@@ -899,6 +897,8 @@ BatchWriter<Announce, Scrape>::~BatchWriter() {
   pool.give(std::move(scrapes_));
 }
 
+// The announces are written after the message's head and their count (patched by finish()),
+// so that the usual message, announces only, leaves without being copied again.
 template <class Announce, class Scrape>
 void BatchWriter<Announce, Scrape>::start() {
   if (!message_.empty()) return;
