@@ -44,12 +44,10 @@ Expected<int, std::string> open_udp_socket(const SocketAddress& addr, int receiv
   int fd = ::socket(addr.ip.is_v6() ? AF_INET6 : AF_INET,
                     SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Unexpected(where + std::strerror(errno));
+  // No SO_REUSEADDR: on a UDP socket it lets another process bind the same port (an explicit
+  // one, or one the kernel picks for port 0) and silently take its datagrams. A port in use
+  // must be an error. UDP has no TIME_WAIT to wait out after a restart.
   int one = 1;
-  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
-    std::string e = where + "SO_REUSEADDR: " + std::strerror(errno);
-    ::close(fd);
-    return Unexpected(e);
-  }
   if (addr.ip.is_v6() && ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) {
     std::string e = where + "IPV6_V6ONLY: " + std::strerror(errno);
     ::close(fd);

@@ -15,8 +15,9 @@
 
 namespace ringtracker {
 
-/// Opens, configures (non-blocking, close-on-exec, SO_REUSEADDR, IPV6_V6ONLY for v6, receive
-/// buffer of at least `receive_buffer_bytes` when > 0) and binds a UDP socket.
+/// Opens, configures (non-blocking, close-on-exec, IPV6_V6ONLY for v6, receive buffer of at
+/// least `receive_buffer_bytes` when > 0) and binds a UDP socket. A port another socket holds is
+/// an error ("Address already in use"), never shared.
 Expected<int, std::string> open_udp_socket(const SocketAddress& addr, int receive_buffer_bytes);
 
 /// The address a socket is bound to (reads back the port chosen for port 0).

@@ -13,6 +13,8 @@
 #include <boost/test/unit_test.hpp>
 #include <ctime>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "tracker/connection_id.hpp"
@@ -101,6 +103,27 @@ struct Fixture {
 };
 
 }  // namespace
+
+// A second tracker started on a port in use must fail to start, not share the port and take
+// part of the first one's datagrams; nor may the kernel hand a port in use to a socket bound to
+// port 0 (three daemons of a benchmark once got one node's port).
+BOOST_FIXTURE_TEST_CASE(a_port_in_use_is_an_error_never_shared, Fixture) {
+  Counters other_counters;
+  LateHandler other_handler;
+  UdpServer other{base.get(), other_handler, ids, other_counters};
+  auto same = other.listen(at, 1 << 16);
+  BOOST_REQUIRE(!same.has_value());
+  BOOST_TEST(same.error().find("in use") != std::string::npos, same.error());
+  std::uint8_t lo[4] = {127, 0, 0, 1};
+  std::vector<std::unique_ptr<UdpServer>> servers;
+  std::set<std::uint16_t> ports{at.port};
+  for (int i = 0; i < 400; ++i) {
+    servers.push_back(std::make_unique<UdpServer>(base.get(), other_handler, ids, other_counters));
+    auto bound = servers.back()->listen(SocketAddress{IpAddress::v4(lo), 0}, 0);
+    BOOST_REQUIRE(bound.has_value());
+    BOOST_REQUIRE_MESSAGE(ports.insert(bound->port).second, "port " << bound->port << " twice");
+  }
+}
 
 BOOST_FIXTURE_TEST_CASE(batch_of_announces_is_hinted_to_the_handler_before_it_answers, Fixture) {
   for (std::uint8_t n = 1; n <= 3; ++n) send_announce(n);
