@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/socket_util.hpp"
 #include "tracker/connection_id.hpp"
 #include "tracker/counters.hpp"
 #include "tracker/udp_codec.hpp"
@@ -115,14 +116,17 @@ BOOST_FIXTURE_TEST_CASE(a_port_in_use_is_an_error_never_shared, Fixture) {
   BOOST_REQUIRE(!same.has_value());
   BOOST_TEST(same.error().find("in use") != std::string::npos, same.error());
   std::uint8_t lo[4] = {127, 0, 0, 1};
-  std::vector<std::unique_ptr<UdpServer>> servers;
+  std::vector<int> fds;
   std::set<std::uint16_t> ports{at.port};
-  for (int i = 0; i < 400; ++i) {
-    servers.push_back(std::make_unique<UdpServer>(base.get(), other_handler, ids, other_counters));
-    auto bound = servers.back()->listen(SocketAddress{IpAddress::v4(lo), 0}, 0);
+  bool unique = true;
+  for (int i = 0; i < 900 && unique; ++i) {
+    auto bound = open_bound_udp_socket(SocketAddress{IpAddress::v4(lo), 0}, 0);
     BOOST_REQUIRE(bound.has_value());
-    BOOST_REQUIRE_MESSAGE(ports.insert(bound->port).second, "port " << bound->port << " twice");
+    fds.push_back(bound->fd);
+    unique = ports.insert(bound->address.port).second;
+    BOOST_TEST(unique, "port " << bound->address.port << " handed out twice");
   }
+  for (const int fd : fds) ::close(fd);
 }
 
 BOOST_FIXTURE_TEST_CASE(batch_of_announces_is_hinted_to_the_handler_before_it_answers, Fixture) {
