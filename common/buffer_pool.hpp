@@ -49,6 +49,12 @@ class BufferPool {
     free_.push_back(std::move(buffer));
   }
 
+  /// Gives `s` a buffer from the pool when it is empty and holds no memory of its own (new or
+  /// moved from), so that what is written into it next lands in a buffer given back before.
+  void refill(std::string& s) {
+    if (s.empty() && s.capacity() <= kSmallBytes && !free_.empty()) s = take();
+  }
+
   std::size_t size() const { return free_.size(); }
 
  private:

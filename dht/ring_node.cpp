@@ -267,6 +267,8 @@ void RingNode::handle_datagram(TimePoint now, const SocketAddress& from,
     return;
   }
   RingMessage& m = tl_in;
+  // The last app payload was moved out with its event; the daemon gave its buffer back.
+  BufferPool::local().refill(m.payload);
   auto decoded = decode_message(bytes, m);
   if (!decoded) {
     ++counters_.drops[static_cast<std::size_t>(DropReason::malformed)];
@@ -501,12 +503,6 @@ std::optional<Transmit> RingNode::poll_transmit() {
     out_head_ = 0;
   }
   return t;
-}
-
-void RingNode::recycle_payload(std::string&& payload) {
-  if (payload.capacity() <= tl_in.payload.capacity()) return;
-  payload.clear();
-  tl_in.payload.swap(payload);
 }
 
 std::optional<RingEvent> RingNode::poll_event() {

@@ -193,9 +193,6 @@ class RingNode {
   // --- outputs ------------------------------------------------------------------------------
   std::optional<Transmit> poll_transmit();
   std::optional<RingEvent> poll_event();
-  /// Optional: hands back the payload of an AppReceived once it is handled, so that its buffer
-  /// (up to a datagram's size) takes the next app payload instead of a fresh allocation.
-  static void recycle_payload(std::string&& payload);
   /// The earliest time handle_timeout() has work; TimePoint::max() when none.
   TimePoint next_timeout() const;
 

@@ -904,7 +904,7 @@ void BatchWriter<Announce, Scrape>::start() {
   if (!message_.empty()) return;
   // A buffer a finished message left in the pool, and room for one like the last at once,
   // instead of growing through a dozen copies.
-  if (message_.capacity() == std::string().capacity()) message_ = BufferPool::local().take();
+  BufferPool::local().refill(message_);
   message_.reserve(last_bytes_);
   append_fields(message_, kHeaderBytes + 2, [&](Put& p) {
     p.u8(kClusterFormatVersion);
@@ -925,8 +925,7 @@ void BatchWriter<Announce, Scrape>::add(const Announce& a) {
 template <class Announce, class Scrape>
 void BatchWriter<Announce, Scrape>::add(const Scrape& s) {
   RT_ASSERT(items() < ClusterLimits::kBatchItemsMax);
-  if (scrapes_.empty() && scrapes_.capacity() == std::string().capacity())
-    scrapes_ = BufferPool::local().take();
+  BufferPool::local().refill(scrapes_);
   encode_item(scrapes_, s);
   ++scrapes_count_;
 }

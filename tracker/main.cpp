@@ -127,11 +127,12 @@ struct Daemon {
     while (auto e = ring->poll_event()) on_ring_event(now, *e);
   }
 
-  /// Handles one event; an app payload's buffer goes back to the ring for the next one.
+  /// Handles one event; an app payload's buffer goes back to the pool, where the ring takes
+  /// it for the next one.
   void on_ring_event(rt::TimePoint now, rt::dht::RingEvent& e) {
     handle_ring_event(now, e);
     if (auto* app = std::get_if<rt::dht::ring_event::AppReceived>(&e))
-      rt::dht::RingNode::recycle_payload(std::move(app->payload));
+      rt::BufferPool::local().give(std::move(app->payload));
   }
 
   void handle_ring_event(rt::TimePoint now, const rt::dht::RingEvent& e) {

@@ -37,6 +37,31 @@ BOOST_AUTO_TEST_CASE(keeps_at_most_its_bound_of_buffers_and_no_huge_or_empty_one
   BOOST_TEST(pool.size() == 0U);
 }
 
+// refill() is how a writer or decoder picks up a returned buffer: only a string with nothing in
+// it and no memory of its own gets one; a short string with bytes in its inline storage keeps
+// them.
+BOOST_AUTO_TEST_CASE(refill_gives_a_buffer_only_to_an_empty_string_without_memory) {
+  BufferPool pool;
+  std::string b(3000, 'x');
+  const char* memory = b.data();
+  pool.give(std::move(b));
+  std::string short_one = "abcde";  // inline bytes, no heap buffer
+  pool.refill(short_one);
+  BOOST_TEST(short_one == "abcde");
+  std::string own;
+  own.reserve(500);
+  pool.refill(own);
+  BOOST_TEST(pool.size() == 1U);  // it has memory of its own
+  std::string fresh;
+  pool.refill(fresh);
+  BOOST_TEST(fresh.empty());
+  BOOST_TEST(static_cast<const void*>(fresh.data()) == static_cast<const void*>(memory));
+  BOOST_TEST(pool.size() == 0U);
+  std::string none;
+  pool.refill(none);  // an empty pool leaves it as it is
+  BOOST_TEST(none.empty());
+}
+
 BOOST_AUTO_TEST_CASE(each_thread_has_its_own_pool) {
   BufferPool& mine = BufferPool::local();
   BOOST_TEST(&mine == &BufferPool::local());
