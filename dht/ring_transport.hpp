@@ -61,8 +61,9 @@ class RingTransport {
   /// allows: the datagrams of one event-loop pass leave together, so a node on the same core
   /// that one of them wakes runs once, not once per datagram. A datagram the socket refuses is
   /// counted and skipped; the rest still go. Then, if set_yield_after_send(true), the kernel
-  /// took at least one datagram and the YieldGovernor does not pause yields, yields the CPU
-  /// once (sched_yield; see there) and tells the governor how long that took.
+  /// took at least one datagram and the YieldGovernor lets it (not paused, or a probe during a
+  /// pause), yields the CPU once (sched_yield; see there) and tells the governor how long that
+  /// took.
   void flush();
   /// Whether flush() yields the CPU after sending. Nodes that share a core (a ring on one
   /// machine) then take turns a whole event-loop pass each: the nodes just woken answer
@@ -70,14 +71,16 @@ class RingTransport {
   /// pass has gathered more of them and its forward batches are larger (fewer datagrams, wake-ups
   /// and switches per request). Alone on its core the yield returns at once. Another busy
   /// program on the core is handed it too, for a whole slice: the governor notices those long
-  /// yields and pauses yielding while they go on. Off unless set (the daemon sets it from
+  /// yields and pauses yielding until its probes are short again. Off unless set (the daemon sets it from
   /// cluster.yield_after_send, on by default).
   void set_yield_after_send(bool on) { yield_after_send_ = on; }
   /// Times flush() yielded the CPU.
   std::uint64_t yields() const { return yields_; }
-  /// Yields that took YieldGovernor::kLongYield or more, and pauses they caused.
+  /// Yields that took YieldGovernor::kLongYield or more, pauses they caused, and yields that
+  /// were probes during a pause (counted in yields() too).
   std::uint64_t long_yields() const { return governor_.long_yields(); }
   std::uint64_t yield_pauses() const { return governor_.pauses(); }
+  std::uint64_t yield_probes() const { return governor_.probes(); }
   /// (Re)arms the single timer for `when` (TimePoint::max() disarms it).
   void arm(TimePoint when);
   /// Authenticates ring traffic with the cluster secrets (RingAuth: a GMAC tag under the first

@@ -1,28 +1,35 @@
 #include "dht/yield_governor.hpp"
 
-#include <algorithm>
-
 namespace ringtracker::dht {
 
+bool YieldGovernor::should_yield(TimePoint now) {
+  if (!paused_) return true;
+  if (now < next_probe_) return false;
+  next_probe_ = now + kProbeInterval;
+  return true;
+}
+
 void YieldGovernor::record(Duration took, TimePoint now) {
+  const bool is_long = took >= kLongYield;
+  if (is_long) ++long_yields_;
   ++in_window_;
-  if (took >= kLongYield) {
-    ++long_in_window_;
-    ++long_yields_;
-  }
-  if (long_in_window_ >= kLongPerWindowMax) {
-    if (!last_window_paused_) next_pause_ = kPauseMin;
-    paused_until_ = now + next_pause_;
-    next_pause_ = std::min<Duration>(next_pause_ * 2, kPauseMax);
-    ++pauses_;
-    last_window_paused_ = true;
+  if (is_long) ++long_in_window_;
+  if (paused_) {
+    ++probes_;
+    if (in_window_ < kProbeWindow) return;
+    // A window of probes: short ones mean the other program is gone.
+    if (long_in_window_ <= kLongProbesToResume) paused_ = false;
     in_window_ = long_in_window_ = 0;
     return;
   }
-  if (in_window_ == kWindow) {
-    last_window_paused_ = false;
+  if (long_in_window_ >= kLongPerWindowMax) {
+    paused_ = true;
+    ++pauses_;
+    next_probe_ = now + kProbeInterval;
     in_window_ = long_in_window_ = 0;
+    return;
   }
+  if (in_window_ == kWindow) in_window_ = long_in_window_ = 0;
 }
 
 }  // namespace ringtracker::dht

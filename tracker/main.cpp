@@ -249,6 +249,7 @@ struct Daemon {
       s.extra_counters.emplace_back("ring_yields", ring_transport->yields());
       s.extra_counters.emplace_back("ring_long_yields", ring_transport->long_yields());
       s.extra_counters.emplace_back("ring_yield_pauses", ring_transport->yield_pauses());
+      s.extra_counters.emplace_back("ring_yield_probes", ring_transport->yield_probes());
     }
     if (dht) {
       for (auto& [name, v] : dht->counters()) s.extra_counters.emplace_back(name, v);

@@ -1,6 +1,7 @@
 // YieldGovernor: a node keeps yielding after sends while its yields are short (other ring nodes
 // answering), pauses when a window holds too many long ones (a busy program of someone else's
-// took the core), pauses longer while that goes on, and starts over once yields are short again.
+// took the core), keeps pausing while its rare probes stay long, and yields again as soon as a
+// window of probes is short (the other program is gone).
 #define BOOST_TEST_MODULE yield_governor
 #include "dht/yield_governor.hpp"
 
@@ -27,6 +28,27 @@ TimePoint yields(YieldGovernor& g, TimePoint now, unsigned n, Duration took) {
   return now;
 }
 
+/// A paused node's passes, one every 100 us for `span`: each pass asks whether to yield and,
+/// when told to (a probe), yields; the probe takes `took(i)` for the i-th probe. Returns the
+/// clock; `yielded` counts the probes.
+template <class Took>
+TimePoint passes(YieldGovernor& g, TimePoint now, Duration span, Took took, unsigned& yielded) {
+  const TimePoint end = now + span;
+  while (now < end) {
+    now += Microseconds(100);
+    if (!g.should_yield(now)) continue;
+    const Duration t = took(yielded++);
+    now += t;
+    g.record(t, now);
+  }
+  return now;
+}
+
+/// Pauses `g` (a window's worth of long yields at once); returns the clock.
+TimePoint pause(YieldGovernor& g, TimePoint now) {
+  return yields(g, now, YieldGovernor::kLongPerWindowMax, kLong);
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(short_yields_never_pause_and_a_few_long_ones_are_tolerated) {
@@ -39,43 +61,85 @@ BOOST_AUTO_TEST_CASE(short_yields_never_pause_and_a_few_long_ones_are_tolerated)
     BOOST_TEST(g.should_yield(now));
   }
   BOOST_TEST(g.pauses() == 0u);
+  BOOST_TEST(!g.paused());
   BOOST_TEST(g.long_yields() == 100u * (YieldGovernor::kLongPerWindowMax - 1));
 }
 
-BOOST_AUTO_TEST_CASE(too_many_long_yields_in_a_window_pause_at_once_for_the_first_pause) {
+BOOST_AUTO_TEST_CASE(too_many_long_yields_in_a_window_pause_at_once_and_passes_stop_yielding) {
   YieldGovernor g;
   TimePoint now = yields(g, TimePoint{}, 10, kShort);
   now = yields(g, now, YieldGovernor::kLongPerWindowMax - 1, kLong);
   BOOST_TEST(g.should_yield(now));
   now = yields(g, now, 1, kLong);  // the limit: paused without waiting for the window's end
   BOOST_TEST(g.pauses() == 1u);
+  BOOST_TEST(g.paused());
+  // No pass yields until a probe is due, then exactly one does.
   BOOST_TEST(!g.should_yield(now));
-  BOOST_TEST(!g.should_yield(now + YieldGovernor::kPauseMin - Microseconds(1)));
-  BOOST_TEST(g.should_yield(now + YieldGovernor::kPauseMin));
+  BOOST_TEST(!g.should_yield(now + YieldGovernor::kProbeInterval - Microseconds(1)));
+  BOOST_TEST(g.should_yield(now + YieldGovernor::kProbeInterval));
+  BOOST_TEST(!g.should_yield(now + YieldGovernor::kProbeInterval + Microseconds(1)));
 }
 
-BOOST_AUTO_TEST_CASE(pauses_double_while_long_yields_go_on_and_start_over_after_a_clean_window) {
+BOOST_AUTO_TEST_CASE(a_pause_goes_on_while_probes_are_long_and_probes_stay_rare) {
   YieldGovernor g;
-  TimePoint now{};
-  Duration expected = YieldGovernor::kPauseMin;
-  for (int i = 0; i < 10; ++i) {
-    now = yields(g, now, YieldGovernor::kLongPerWindowMax, kLong);
-    BOOST_TEST(!g.should_yield(now));
-    BOOST_TEST(!g.should_yield(now + expected - Microseconds(1)));
-    BOOST_TEST(g.should_yield(now + expected));
-    now += expected;
-    expected = std::min<Duration>(expected * 2, YieldGovernor::kPauseMax);
+  TimePoint now = pause(g, TimePoint{});
+  unsigned probes = 0;
+  // The other program stays for 10 s and every probe hands it the core for a slice.
+  now = passes(g, now, Seconds(10), [](unsigned) { return Milliseconds(3); }, probes);
+  BOOST_TEST(g.paused());
+  BOOST_TEST(g.pauses() == 1u);
+  BOOST_TEST(g.probes() == probes);
+  // At most one probe a kProbeInterval, and no fewer than one every kProbeInterval plus a pass.
+  BOOST_TEST(probes <= Seconds(10) / YieldGovernor::kProbeInterval + 1);
+  BOOST_TEST(probes >= Seconds(10) / (YieldGovernor::kProbeInterval + Microseconds(100)));
+}
+
+BOOST_AUTO_TEST_CASE(a_pause_ends_after_one_window_of_short_probes) {
+  YieldGovernor g;
+  TimePoint now = pause(g, TimePoint{});
+  unsigned probes = 0;
+  // Long probes for a while (the other program is there), then it is gone.
+  now = passes(g, now, Seconds(2), [](unsigned) { return Milliseconds(3); }, probes);
+  BOOST_TEST(g.paused());
+  const std::uint64_t before = g.probes();
+  // Short probes from the start of a probe window on: the pause ends with that window, and
+  // from then on every pass yields again.
+  now = passes(g, now, Seconds(2), [](unsigned) { return Microseconds(250); }, probes);
+  BOOST_TEST(!g.paused());
+  // The window the program left in, at most, and one whole window of short probes.
+  BOOST_TEST(g.probes() - before <= 2u * YieldGovernor::kProbeWindow);
+  for (int i = 0; i < 100; ++i) BOOST_TEST(g.should_yield(now + Microseconds(i)));
+  BOOST_TEST(g.pauses() == 1u);
+  // And a busy program that comes back pauses it again.
+  now = pause(g, now);
+  BOOST_TEST(g.paused());
+  BOOST_TEST(g.pauses() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_window_of_probes_resumes_with_at_most_the_allowed_long_ones) {
+  constexpr unsigned kAllowed = YieldGovernor::kLongProbesToResume;
+  {
+    // One long probe more than allowed in a window: still paused.
+    YieldGovernor g;
+    TimePoint now = pause(g, TimePoint{});
+    unsigned probes = 0;
+    now = passes(
+        g, now, YieldGovernor::kProbeInterval * YieldGovernor::kProbeWindow * 3 / 2,
+        [](unsigned i) { return i <= kAllowed ? kLong : kShort; }, probes);
+    BOOST_TEST(g.probes() >= YieldGovernor::kProbeWindow);
+    BOOST_TEST(g.paused());
   }
-  BOOST_TEST(g.pauses() == 10u);
-  BOOST_TEST(g.next_pause() == YieldGovernor::kPauseMax);  // capped
-  // The busy program is gone: one whole window of short yields, and the next pause (if it
-  // comes back) is the first one again.
-  now = yields(g, now, YieldGovernor::kWindow, kShort);
-  BOOST_TEST(g.should_yield(now));
-  now = yields(g, now, YieldGovernor::kLongPerWindowMax, kLong);
-  BOOST_TEST(g.pauses() == 11u);
-  BOOST_TEST(!g.should_yield(now + YieldGovernor::kPauseMin - Microseconds(1)));
-  BOOST_TEST(g.should_yield(now + YieldGovernor::kPauseMin));
+  {
+    // Exactly the allowed number: the window resumes.
+    YieldGovernor g;
+    TimePoint now = pause(g, TimePoint{});
+    unsigned probes = 0;
+    now = passes(
+        g, now, YieldGovernor::kProbeInterval * YieldGovernor::kProbeWindow * 3 / 2,
+        [](unsigned i) { return i < kAllowed ? kLong : kShort; }, probes);
+    BOOST_TEST(!g.paused());
+    BOOST_TEST(g.probes() == YieldGovernor::kProbeWindow);  // the yields after it are no probes
+  }
 }
 
 BOOST_AUTO_TEST_CASE(long_yields_spread_over_windows_do_not_add_up) {
