@@ -209,6 +209,27 @@ for k in sys.argv[2:]: v = v[k]
 print(v)' "$@"
 }
 
+# yield_totals: the ring nodes' yields, yield pauses and probes (/stats), summed.
+yield_totals() {
+  python3 -c 'import json, sys, urllib.request
+t = [0, 0, 0]
+for n in sys.argv[1:]:
+    c = json.load(urllib.request.urlopen(f"http://{n}/stats", timeout=5))["counters"]
+    for i, k in enumerate(("ring_yields", "ring_yield_pauses", "ring_yield_probes")):
+        t[i] += c[k]
+print(*t)' "$http_r1" "$http_r2" "$http_r3"
+}
+
+# print_yields NAME BEFORE AFTER: what the ring's nodes did with the yield during a round; a
+# round without yields ran as if cluster.yield_after_send were off.
+print_yields() {
+  local b a
+  read -r -a b <<<"$2"
+  read -r -a a <<<"$3"
+  echo "    $1: the nodes yielded $((a[0] - b[0])) times, paused $((a[1] - b[1])) times" \
+    "(probes $((a[2] - b[2])))"
+}
+
 results=$tmp/results.tsv
 : >"$results"
 
@@ -330,8 +351,12 @@ if [[ $do_throughput == 1 ]]; then
       measure udp "$round" trio "$trio_pids" load "$udp_t1" "$seconds" --target "$udp_t2" \
           --target "$udp_t3"
     fi
+    yields_before=$(yield_totals)
     measure udp "$round" ring-one "$ring_pids" load "$udp_r1" "$seconds"
+    yields_between=$(yield_totals)
     measure udp "$round" ring-spread "$ring_pids" spread "$seconds"
+    print_yields ring-one "$yields_before" "$yields_between"
+    print_yields ring-spread "$yields_between" "$(yield_totals)"
   done
   if [[ $HOG == 1 ]]; then
     kill "${pids[-1]}" 2>/dev/null || true
