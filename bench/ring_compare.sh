@@ -216,7 +216,7 @@ t = [0, 0, 0]
 for n in sys.argv[1:]:
     c = json.load(urllib.request.urlopen(f"http://{n}/stats", timeout=5))["counters"]
     for i, k in enumerate(("ring_yields", "ring_yield_pauses", "ring_yield_probes")):
-        t[i] += c[k]
+        t[i] += c.get(k, 0)  # an older daemon has no probes
 print(*t)' "$http_r1" "$http_r2" "$http_r3"
 }
 

@@ -71,8 +71,8 @@ class RingTransport {
   /// pass has gathered more of them and its forward batches are larger (fewer datagrams, wake-ups
   /// and switches per request). Alone on its core the yield returns at once. Another busy
   /// program on the core is handed it too, for a whole slice: the governor notices those long
-  /// yields and pauses yielding until its probes are short again. Off unless set (the daemon sets it from
-  /// cluster.yield_after_send, on by default).
+  /// yields and pauses yielding until its probes are short again. Off unless set (the daemon
+  /// sets it from cluster.yield_after_send, on by default).
   void set_yield_after_send(bool on) { yield_after_send_ = on; }
   /// Times flush() yielded the CPU.
   std::uint64_t yields() const { return yields_; }

@@ -10,10 +10,11 @@ bool YieldGovernor::should_yield(TimePoint now) {
 }
 
 void YieldGovernor::record(Duration took, TimePoint now) {
-  const bool is_long = took >= kLongYield;
-  if (is_long) ++long_yields_;
   ++in_window_;
-  if (is_long) ++long_in_window_;
+  if (took >= kLongYield) {
+    ++long_in_window_;
+    ++long_yields_;
+  }
   if (paused_) {
     ++probes_;
     if (in_window_ < kProbeWindow) return;

@@ -85,7 +85,8 @@ BOOST_AUTO_TEST_CASE(a_pause_goes_on_while_probes_are_long_and_probes_stay_rare)
   TimePoint now = pause(g, TimePoint{});
   unsigned probes = 0;
   // The other program stays for 10 s and every probe hands it the core for a slice.
-  now = passes(g, now, Seconds(10), [](unsigned) { return Milliseconds(3); }, probes);
+  now = passes(
+      g, now, Seconds(10), [](unsigned) { return Milliseconds(3); }, probes);
   BOOST_TEST(g.paused());
   BOOST_TEST(g.pauses() == 1u);
   BOOST_TEST(g.probes() == probes);
@@ -99,12 +100,14 @@ BOOST_AUTO_TEST_CASE(a_pause_ends_after_one_window_of_short_probes) {
   TimePoint now = pause(g, TimePoint{});
   unsigned probes = 0;
   // Long probes for a while (the other program is there), then it is gone.
-  now = passes(g, now, Seconds(2), [](unsigned) { return Milliseconds(3); }, probes);
+  now = passes(
+      g, now, Seconds(2), [](unsigned) { return Milliseconds(3); }, probes);
   BOOST_TEST(g.paused());
   const std::uint64_t before = g.probes();
-  // Short probes from the start of a probe window on: the pause ends with that window, and
-  // from then on every pass yields again.
-  now = passes(g, now, Seconds(2), [](unsigned) { return Microseconds(250); }, probes);
+  // Short probes from now on: the pause ends with the next window of probes that holds no more
+  // than the allowed long ones (this one or the next), and from then on every pass yields.
+  now = passes(
+      g, now, Seconds(2), [](unsigned) { return Microseconds(250); }, probes);
   BOOST_TEST(!g.paused());
   // The window the program left in, at most, and one whole window of short probes.
   BOOST_TEST(g.probes() - before <= 2u * YieldGovernor::kProbeWindow);
