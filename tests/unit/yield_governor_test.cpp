@@ -19,6 +19,11 @@ namespace {
 constexpr Duration kShort = Microseconds(250);
 constexpr Duration kLong = YieldGovernor::kLongYield;
 
+/// Probe times: a busy program takes the core for a slice each time; once it is gone, the
+/// other ring nodes answer at once.
+Duration busy(unsigned) { return Milliseconds(3); }
+Duration gone(unsigned) { return kShort; }
+
 /// Records `n` yields of `took` each, the clock advancing by it; returns the clock.
 TimePoint yields(YieldGovernor& g, TimePoint now, unsigned n, Duration took) {
   for (unsigned i = 0; i < n; ++i) {
@@ -85,8 +90,7 @@ BOOST_AUTO_TEST_CASE(a_pause_goes_on_while_probes_are_long_and_probes_stay_rare)
   TimePoint now = pause(g, TimePoint{});
   unsigned probes = 0;
   // The other program stays for 10 s and every probe hands it the core for a slice.
-  now = passes(
-      g, now, Seconds(10), [](unsigned) { return Milliseconds(3); }, probes);
+  now = passes(g, now, Seconds(10), busy, probes);
   BOOST_TEST(g.paused());
   BOOST_TEST(g.pauses() == 1u);
   BOOST_TEST(g.probes() == probes);
@@ -100,14 +104,12 @@ BOOST_AUTO_TEST_CASE(a_pause_ends_after_one_window_of_short_probes) {
   TimePoint now = pause(g, TimePoint{});
   unsigned probes = 0;
   // Long probes for a while (the other program is there), then it is gone.
-  now = passes(
-      g, now, Seconds(2), [](unsigned) { return Milliseconds(3); }, probes);
+  now = passes(g, now, Seconds(2), busy, probes);
   BOOST_TEST(g.paused());
   const std::uint64_t before = g.probes();
   // Short probes from now on: the pause ends with the next window of probes that holds no more
   // than the allowed long ones (this one or the next), and from then on every pass yields.
-  now = passes(
-      g, now, Seconds(2), [](unsigned) { return Microseconds(250); }, probes);
+  now = passes(g, now, Seconds(2), gone, probes);
   BOOST_TEST(!g.paused());
   // The window the program left in, at most, and one whole window of short probes.
   BOOST_TEST(g.probes() - before <= 2u * YieldGovernor::kProbeWindow);
@@ -120,29 +122,25 @@ BOOST_AUTO_TEST_CASE(a_pause_ends_after_one_window_of_short_probes) {
 }
 
 BOOST_AUTO_TEST_CASE(a_window_of_probes_resumes_with_at_most_the_allowed_long_ones) {
-  constexpr unsigned kAllowed = YieldGovernor::kLongProbesToResume;
-  {
-    // One long probe more than allowed in a window: still paused.
+  // A paused governor after a window and a half of probe intervals whose first `long_ones`
+  // probes are long.
+  auto after_probes = [](unsigned long_ones) {
     YieldGovernor g;
-    TimePoint now = pause(g, TimePoint{});
     unsigned probes = 0;
-    now = passes(
-        g, now, YieldGovernor::kProbeInterval * YieldGovernor::kProbeWindow * 3 / 2,
-        [](unsigned i) { return i <= kAllowed ? kLong : kShort; }, probes);
-    BOOST_TEST(g.probes() >= YieldGovernor::kProbeWindow);
-    BOOST_TEST(g.paused());
-  }
-  {
-    // Exactly the allowed number: the window resumes.
-    YieldGovernor g;
-    TimePoint now = pause(g, TimePoint{});
-    unsigned probes = 0;
-    now = passes(
-        g, now, YieldGovernor::kProbeInterval * YieldGovernor::kProbeWindow * 3 / 2,
-        [](unsigned i) { return i < kAllowed ? kLong : kShort; }, probes);
-    BOOST_TEST(!g.paused());
-    BOOST_TEST(g.probes() == YieldGovernor::kProbeWindow);  // the yields after it are no probes
-  }
+    passes(
+        g, pause(g, TimePoint{}),
+        YieldGovernor::kProbeInterval * YieldGovernor::kProbeWindow * 3 / 2,
+        [long_ones](unsigned i) { return i < long_ones ? kLong : kShort; }, probes);
+    return g;
+  };
+  // One long probe more than allowed in a window: still paused.
+  const YieldGovernor one_more = after_probes(YieldGovernor::kLongProbesToResume + 1);
+  BOOST_TEST(one_more.probes() >= YieldGovernor::kProbeWindow);
+  BOOST_TEST(one_more.paused());
+  // Exactly the allowed number: the window resumes, and the yields after it are no probes.
+  const YieldGovernor allowed = after_probes(YieldGovernor::kLongProbesToResume);
+  BOOST_TEST(!allowed.paused());
+  BOOST_TEST(allowed.probes() == YieldGovernor::kProbeWindow);
 }
 
 BOOST_AUTO_TEST_CASE(long_yields_spread_over_windows_do_not_add_up) {
